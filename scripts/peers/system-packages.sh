@@ -18,6 +18,9 @@ fi
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install by hand: ${missing[*]}"
 log "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-as_root apt-get update -qq || die "apt-get update failed"
-as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
-  die "apt-get install ${missing[*]} failed"
+aptlog=$(mktemp)
+trap 'rm -f "$aptlog"' EXIT
+as_root apt-get update -qq >"$aptlog" 2>&1 || { cat "$aptlog" >&2; die "apt-get update failed"; }
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+  >"$aptlog" 2>&1 || { tail -n 40 "$aptlog" >&2; die "apt-get install ${missing[*]} failed"; }
+log "installed: ${missing[*]}"
