@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Build the GmSSL 3.1.1 `gmssl` CLI (TLS 1.3-SM, TLCP, certificates, CRLs) into the cache.
 # Source: crates.io gmssl-rs-sys 0.1.0, dir GmSSL/. Needs cmake (system-packages.sh).
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Build the Tongsuo 8.5.0 `openssl` CLI (RFC 8998 TLS 1.3-SM, TLCP/NTLS) into the cache.
 # Source: crates.io tongsuo-src =850.1.1+8.5.0, dir tongsuo/. Skipped when a working binary is cached.
 set -euo pipefail

@@ -1,4 +1,5 @@
 # Shared by scripts/test and scripts/peers/*.sh (sourced, not run).
+# shellcheck shell=bash
 # The cache lives outside the repo so a fresh clone on the same machine reuses it.
 : "${SMTRUST_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/smtrust}"
 export SMTRUST_CACHE

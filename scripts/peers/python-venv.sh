@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Python venv with PyPI gmssl (a third, pure-Python SM2/SM3/SM4) and pkilint (RFC 5280/6960 linter).
 set -euo pipefail
 SMTRUST_STEP=venv

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # A Mosquitto broker for the tests on 127.0.0.1:${SMTRUST_MQTT_PORT:-18883} (anonymous, loopback only).
 #   start-mosquitto.sh start   start (or reuse) it; prints `export SMTRUST_TEST_MQTT=127.0.0.1:PORT` for eval
 #   start-mosquitto.sh stop    stop it (no-op when not running)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # A throwaway PostgreSQL cluster for the tests, on 127.0.0.1:${SMTRUST_PG_PORT:-55432} (trust auth, loopback only).
 #   start-postgres.sh start   start (or reuse) it; prints `export SMTRUST_TEST_POSTGRES_URL=...` for eval
 #   start-postgres.sh stop    stop it (no-op when not running)
@@ -11,9 +12,17 @@ SMTRUST_STEP=postgres
 port=${SMTRUST_PG_PORT:-55432}
 db=smtrust_test
 
-bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+bindir="" best=0
+for d in /usr/lib/postgresql/*/bin; do # the newest major version installed
+  v=${d#/usr/lib/postgresql/}
+  v=${v%/bin}
+  if [[ $v =~ ^[0-9]+$ ]] && [ "$v" -gt "$best" ] && [ -x "$d/initdb" ]; then
+    best=$v
+    bindir=$d
+  fi
+done
 if [ -z "$bindir" ] && command -v pg_ctl >/dev/null 2>&1; then bindir=$(dirname "$(command -v pg_ctl)"); fi
-[ -n "$bindir" ] && [ -x "$bindir/initdb" ] || die "PostgreSQL server binaries not found (apt-get install postgresql)"
+[ -n "$bindir" ] || die "PostgreSQL server binaries not found (apt-get install postgresql)"
 
 if [ "$(id -u)" = 0 ]; then
   id postgres >/dev/null 2>&1 || die "no 'postgres' user to run the cluster as"

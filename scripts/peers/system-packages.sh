@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Debian packages the tests need. apt runs only when one is missing, so re-runs stay fast.
 set -euo pipefail
 SMTRUST_STEP=apt
