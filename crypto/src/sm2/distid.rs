@@ -1,0 +1,111 @@
+//! The SM2 distinguishing ID as a type.
+//!
+//! `Z_A = SM3(ENTL_A || ID_A || a || b || x_G || y_G || x_A || y_A)` (GB/T 32918.2 §5.5) binds every signature to an
+//! ID. Certificates, CSRs, CRLs, OCSP and attestation use `1234567812345678` (GM/T 0009); TLS 1.3
+//! CertificateVerify uses `TLSv1.3+GM+Cipher+Suite` (RFC 8998 §3.2). Mixing them up is the most common SM2
+//! interoperability bug, so the ID is a type parameter of every key object and cannot be swapped silently.
+//!
+//! This is the only module that constructs `sm2::dsa` key objects (clippy `disallowed-methods` enforces it).
+
+use crate::Error;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A distinguishing ID. Implemented by [`CertId`], [`Tls13Id`] and [`CustomId`] only.
+pub trait DistinguishingId:
+    sealed::Sealed + Clone + core::fmt::Debug + Send + Sync + 'static
+{
+    /// The ID's bytes (as text: the `sm2` crate takes IDs as UTF-8).
+    fn as_str(&self) -> &str;
+}
+
+/// The GM/T 0009 default ID `1234567812345678`, used for certificates, CSRs, CRLs, OCSP, evidence and results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CertId;
+
+/// The RFC 8998 TLS 1.3 ID `TLSv1.3+GM+Cipher+Suite`, used for CertificateVerify.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tls13Id;
+
+/// An explicit custom ID, for peers that agreed on one out of band.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomId(String);
+
+impl CertId {
+    /// The ID's value.
+    pub const VALUE: &'static str = "1234567812345678";
+}
+
+impl Tls13Id {
+    /// The ID's value.
+    pub const VALUE: &'static str = "TLSv1.3+GM+Cipher+Suite";
+}
+
+impl CustomId {
+    /// A custom ID; at most 8191 bytes, since ENTL is the ID's length in bits as 16 bits.
+    pub fn new(id: impl Into<String>) -> Result<Self, Error> {
+        let id = id.into();
+        if id.len() > 8191 {
+            return Err(Error::DistIdTooLong { len: id.len() });
+        }
+        Ok(Self(id))
+    }
+}
+
+impl sealed::Sealed for CertId {}
+impl sealed::Sealed for Tls13Id {}
+impl sealed::Sealed for CustomId {}
+
+impl DistinguishingId for CertId {
+    fn as_str(&self) -> &str {
+        Self::VALUE
+    }
+}
+impl DistinguishingId for Tls13Id {
+    fn as_str(&self) -> &str {
+        Self::VALUE
+    }
+}
+impl DistinguishingId for CustomId {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Build the `sm2` signing key object for an ID.
+#[allow(clippy::disallowed_methods)] // the one permitted call site
+pub(super) fn signing_key(
+    id: &str,
+    secret: &sm2::SecretKey,
+) -> Result<sm2::dsa::SigningKey, Error> {
+    sm2::dsa::SigningKey::new(id, secret)
+        .map_err(|_| Error::Internal("SM2 signing key from a valid secret"))
+}
+
+/// Build the `sm2` verifying key object for an ID (computes and caches `Z_A`).
+#[allow(clippy::disallowed_methods)] // the one permitted call site
+pub(super) fn verifying_key(
+    id: &str,
+    public: sm2::PublicKey,
+) -> Result<sm2::dsa::VerifyingKey, Error> {
+    sm2::dsa::VerifyingKey::new(id, public)
+        .map_err(|_| Error::Internal("SM2 verifying key from a valid point"))
+}
+
+/// A throwaway key used to overwrite secret key objects that cannot zeroize themselves.
+pub(super) fn wipe_key() -> sm2::dsa::SigningKey {
+    static WIPE: std::sync::OnceLock<sm2::dsa::SigningKey> = std::sync::OnceLock::new();
+    WIPE.get_or_init(make_wipe_key).clone()
+}
+
+#[allow(clippy::disallowed_methods)] // the one permitted call site
+fn make_wipe_key() -> sm2::dsa::SigningKey {
+    let one = sm2::NonZeroScalar::new(sm2::Scalar::ONE);
+    #[allow(clippy::expect_used)]
+    // ONE is non-zero and 1·G is a valid key: an invariant, not input.
+    let nz = Option::<sm2::NonZeroScalar>::from(one).expect("one is non-zero");
+    #[allow(clippy::expect_used)]
+    sm2::dsa::SigningKey::from_nonzero_scalar("", nz).expect("1·G is a valid public key")
+}
