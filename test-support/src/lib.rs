@@ -20,5 +20,8 @@ pub use sigcheck::{
     sm2sigcheck_with_id, split_signed,
 };
 pub use tempfile::TempDir;
-pub use tls13::{ClientConfig, SM_TLS13_FLAGS, ServerConfig, TongsuoServer, tongsuo_client};
+pub use tls13::{
+    ClientConfig, GmsslClientCert, SM_TLS13_FLAGS, ServerConfig, TongsuoServer, gmssl_tls13_client,
+    tongsuo_client,
+};
 pub use tool::{DEFAULT_TIMEOUT, Output, Tool};

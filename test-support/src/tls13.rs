@@ -220,3 +220,47 @@ pub fn tongsuo_client(
         tongsuo.program(),
     )
 }
+
+/// GmSSL's own key file for `tls13_client -key .. -pass ..` (an `ENCRYPTED PRIVATE KEY` it can read).
+#[derive(Debug, Clone)]
+pub struct GmsslClientCert {
+    /// Client certificate (PEM).
+    pub cert: PathBuf,
+    /// Encrypted PKCS#8 key GmSSL reads (PBKDF2 PRF 1.2.156.10197.1.401.2, SM4-CBC).
+    pub key: PathBuf,
+    /// Its password (test material only).
+    pub pass: String,
+}
+
+/// Runs `gmssl tls13_client` against 127.0.0.1:`port` (TLS_SM4_GCM_SM3 only, no SNI). It always exits 0, and
+/// its `Connection established` means only TCP: judge the handshake by what the server received.
+/// A server it talks to must not send the middlebox CCS nor tickets (Tongsuo: `-no_middlebox -num_tickets 0`).
+pub fn gmssl_tls13_client(
+    gmssl: &Tool,
+    port: u16,
+    ca: &std::path::Path,
+    cert: Option<&GmsslClientCert>,
+    send: &[u8],
+    linger: Duration,
+) -> Result<Output, Error> {
+    let mut cmd = gmssl.command();
+    cmd.args(["tls13_client", "-host", "127.0.0.1", "-port"])
+        .arg(port.to_string());
+    cmd.arg("-cacert").arg(ca);
+    if let Some(c) = cert {
+        cmd.arg("-cert")
+            .arg(&c.cert)
+            .arg("-key")
+            .arg(&c.key)
+            .arg("-pass")
+            .arg(&c.pass);
+    }
+    let child = gmssl.spawn_piped(&mut cmd)?;
+    collect(
+        child,
+        send.to_vec(),
+        linger,
+        gmssl.timeout(),
+        gmssl.program(),
+    )
+}

@@ -1,8 +1,12 @@
 use std::fs;
+use std::time::Duration;
 
-use smtrust_test_support::{Gmssl, Openssl, require, temp_dir};
+use smtrust_test_support::{
+    Gmssl, Openssl, ServerConfig, Tongsuo, TongsuoServer, gmssl_tls13_client,
+};
+use smtrust_test_support::{require, temp_dir};
 
-use crate::s;
+use crate::{s, sm2_leaf, sm2_root};
 
 #[test]
 fn gmssl_reports_3_1_1() {
@@ -31,4 +35,41 @@ fn gmssl_sm3_matches_openssl() {
         .stdout_str();
     let o = o.split_whitespace().next().unwrap_or_default();
     assert_eq!(g.split_whitespace().next().unwrap_or_default(), o);
+}
+
+/// GmSSL's TLS 1.3-SM client completes a handshake with a Tongsuo server set up as peers.md says.
+#[test]
+fn gmssl_client_talks_to_tongsuo_server() {
+    let Some(gmssl) = require(Gmssl) else { return };
+    let Some(tongsuo) = require(Tongsuo) else {
+        return;
+    };
+    let dir = temp_dir().expect("temp dir");
+    let (ca, ca_key) = sm2_root(&tongsuo, dir.path());
+    let ext = "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n";
+    let (srv, srv_key) = sm2_leaf(&tongsuo, dir.path(), &ca, &ca_key, "server", ext);
+    let mut cfg = ServerConfig::new(&srv, &srv_key);
+    cfg.extra = ["-no_middlebox", "-num_tickets", "0"]
+        .map(String::from)
+        .to_vec();
+    let server = TongsuoServer::spawn(&tongsuo, &cfg).expect("s_server ready");
+    let out = gmssl_tls13_client(
+        &gmssl,
+        server.port(),
+        &ca,
+        None,
+        b"ping-from-gmssl\n",
+        Duration::from_secs(1),
+    )
+    .expect("gmssl runs");
+    assert!(
+        out.combined().contains("Connection established"),
+        "{}",
+        out.combined()
+    );
+    assert!(
+        server.wait_for("ping-from-gmssl", Duration::from_secs(10)),
+        "server saw: {}",
+        server.output()
+    );
 }
