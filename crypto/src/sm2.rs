@@ -14,7 +14,7 @@ pub use distid::{CertId, CustomId, DistinguishingId, Tls13Id};
 pub use key::{Sm2PublicKey, Sm2SecretKey};
 pub use kx::{EphemeralSecret, SHARED_SECRET_LEN, UNCOMPRESSED_POINT_LEN};
 pub use pke::{MAX_PLAINTEXT, decrypt_c1c3c2, decrypt_der, encrypt_c1c3c2, encrypt_der};
-pub use sign::{Sm2Signature, Sm2SigningKey, Sm2VerifyingKey};
+pub use sign::{Sm2Signature, Sm2Signer, Sm2SigningKey, Sm2VerifyingKey};
 
 /// Operations that are needed for interoperability but weaken a guarantee. Reviewers grep for `danger`.
 pub mod danger {

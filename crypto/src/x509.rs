@@ -6,7 +6,7 @@ use der::asn1::BitStringRef;
 use der::{Decode, Encode, Reader, SliceReader};
 use spki::{AlgorithmIdentifierOwned, AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
-use crate::sm2::{CertId, Sm2PublicKey, Sm2Signature, Sm2SigningKey};
+use crate::sm2::{CertId, Sm2PublicKey, Sm2Signature, Sm2Signer};
 use crate::{Error, KeyError};
 
 /// Object identifiers (GM/T 0006, RFC 5480).
@@ -63,24 +63,9 @@ pub fn public_key_to_spki_der(pk: &Sm2PublicKey) -> Result<Vec<u8>, Error> {
         .map_err(|_| Error::Internal("SPKI encoding of a valid key"))
 }
 
-/// Something that signs with an SM2 key under the certificate ID (GM/T 0009 `1234567812345678`).
-///
-/// Implemented by [`Sm2SigningKey<CertId>`] and by keystore handles, so `ca` and `attest` never hold key bytes.
-pub trait CertSigner: Send + Sync {
-    /// The public key that verifies this signer's signatures.
-    fn public_key(&self) -> &Sm2PublicKey;
-    /// Sign `msg` with the certificate distinguishing ID.
-    fn sign_cert(&self, msg: &[u8]) -> Result<Sm2Signature, Error>;
-}
-
-impl CertSigner for Sm2SigningKey<CertId> {
-    fn public_key(&self) -> &Sm2PublicKey {
-        Sm2SigningKey::public_key(self)
-    }
-    fn sign_cert(&self, msg: &[u8]) -> Result<Sm2Signature, Error> {
-        self.sign(msg)
-    }
-}
+/// Something that signs under the certificate ID (GM/T 0009 `1234567812345678`).
+pub trait CertSigner: Sm2Signer<CertId> {}
+impl<T: Sm2Signer<CertId> + ?Sized> CertSigner for T {}
 
 /// A DER-encoded SM2 signature as x509-cert's builders want it (`SignatureBitStringEncoding`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,7 +128,7 @@ impl<S: CertSigner + ?Sized> signature::Keypair for X509Signer<'_, S> {
 impl<S: CertSigner + ?Sized> signature::Signer<DerSignature> for X509Signer<'_, S> {
     fn try_sign(&self, msg: &[u8]) -> Result<DerSignature, signature::Error> {
         self.signer
-            .sign_cert(msg)
+            .sign(msg)
             .map(|s| DerSignature(s.as_der().to_vec()))
             .map_err(signature::Error::from_source)
     }

@@ -69,6 +69,24 @@ impl fmt::Debug for Sm2Signature {
     }
 }
 
+/// Something that signs with an SM2 key under distinguishing ID `I`: a software key ([`Sm2SigningKey`]) or a
+/// keystore handle (later an HSM or SDF device), so `ca`, `attest` and `tls` never hold key bytes.
+pub trait Sm2Signer<I: DistinguishingId>: Send + Sync {
+    /// The public key that verifies this signer's signatures.
+    fn public_key(&self) -> &Sm2PublicKey;
+    /// Sign `msg` (the signer computes `SM3(Z_A || msg)` with its ID).
+    fn sign(&self, msg: &[u8]) -> Result<Sm2Signature, Error>;
+}
+
+impl<I: DistinguishingId> Sm2Signer<I> for Sm2SigningKey<I> {
+    fn public_key(&self) -> &Sm2PublicKey {
+        &self.public
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Sm2Signature, Error> {
+        Sm2SigningKey::sign(self, msg)
+    }
+}
+
 /// An SM2 signing key bound to distinguishing ID `I`.
 ///
 /// The `sm2` crate's key object does not zeroize itself; on drop it is overwritten in place with a fixed
