@@ -1,0 +1,38 @@
+//! The command line: global options and the top-level commands. One module per noun under `cli/`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// smtrust: device identities, attestation and policy-enforced access on SM2/SM3/SM4.
+#[derive(Debug, Parser)]
+#[command(name = "smtrust", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Where smtrust keeps its database, keystore and artifacts.
+    #[arg(long, global = true, env = "SMTRUST_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "SMTRUST_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Machine-readable output (one JSON object on stdout; logs as JSON on stderr).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// More log output (-v info, -vv debug). `SMTRUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the whole trust path on embedded defaults and print what each phase did and how fast.
+    Demo(crate::demo::DemoArgs),
+}
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => crate::demo::run(&args, cli.json),
+    }
+}
