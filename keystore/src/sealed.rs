@@ -115,6 +115,10 @@ fn key_file_name(id: &KeyId) -> String {
     format!("{id}{KEY_EXT}")
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the keystore does file I/O already; creation time is informational metadata"
+)]
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -194,22 +194,3 @@ pub(crate) fn combine<S: AsRef<str>>(
 pub(crate) fn parse_index(text: &str) -> Option<u8> {
     Share::parse(text).ok().map(|s| s.index)
 }
-
-#[cfg(test)]
-pub(crate) fn encode_for_test(
-    threshold: u8,
-    count: u8,
-    index: u8,
-    set_id: [u8; 16],
-    y: [u8; KEY_LEN],
-) -> String {
-    Share {
-        threshold,
-        count,
-        index,
-        set_id,
-        y: Zeroizing::new(y),
-    }
-    .encode()
-    .to_string()
-}
