@@ -80,6 +80,16 @@ pub enum KeyError {
     /// The passphrase was wrong or the encrypted key is corrupted.
     #[error("wrong passphrase or corrupted encrypted key")]
     WrongPassphrase,
+    /// A PBKDF2 iteration count outside the accepted range (too weak, or too costly to try).
+    #[error("PBKDF2 iteration count {count} outside [{min}, {max}]")]
+    IterationCount {
+        /// The count found or asked for (`u64::MAX` if it does not fit).
+        count: u64,
+        /// The fewest accepted.
+        min: u32,
+        /// The most accepted.
+        max: u32,
+    },
     /// An encryption scheme, PRF or cipher this crate does not read.
     #[error("unsupported key encryption: {0}")]
     UnsupportedEncryption(String),

@@ -15,7 +15,11 @@ use crate::sm2::Sm2SecretKey;
 use crate::x509::oid;
 use crate::{Error, KeyError};
 
-pub use encrypted::{KdfPrf, decrypt as decrypt_encrypted, encrypt as encrypt_pkcs8};
+pub use encrypted::{
+    DEFAULT_ITERATIONS, KdfPrf, MAX_ITERATIONS, MIN_ITERATIONS, Pbes2Info, decrypt as decrypt_encrypted,
+    encrypt as encrypt_pkcs8, encrypt_with_iterations as encrypt_pkcs8_with_iterations,
+    inspect as inspect_encrypted, oid as pbes2_oid,
+};
 
 /// Largest key file accepted.
 pub const MAX_KEY_DER: usize = 16 * 1024;

@@ -156,6 +156,20 @@ pub fn cbc_decrypt(
         .map_err(|_| Error::DecryptFailed)
 }
 
+/// SM4-CBC decryption without removing padding (the caller checks it, e.g. in constant time).
+pub fn cbc_decrypt_unpadded(
+    key: &Sm4Key,
+    iv: &[u8; BLOCK_LEN],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, Error> {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(BLOCK_LEN) {
+        return Err(Error::DecryptFailed);
+    }
+    cbc::Decryptor::<Sm4Block>::new(&key.0.into(), &(*iv).into())
+        .decrypt_padded_vec::<cipher::block_padding::NoPadding>(ciphertext)
+        .map_err(|_| Error::DecryptFailed)
+}
+
 /// Encrypt one block in place (for known-answer tests and raw-block interop checks).
 pub fn encrypt_block(key: &Sm4Key, block: &mut [u8; BLOCK_LEN]) {
     let c = Sm4Block::new(&key.0.into());
