@@ -1,7 +1,7 @@
 //! The one error type of the crypto crate.
 
 /// What went wrong, grouped by who must act.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
     /// A key in a file or message could not be used (peer or operator input).
@@ -50,7 +50,7 @@ pub enum Error {
 }
 
 /// Why a key could not be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The key is for another algorithm (RSA, Ed25519, ...).

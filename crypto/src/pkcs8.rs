@@ -16,9 +16,10 @@ use crate::x509::oid;
 use crate::{Error, KeyError};
 
 pub use encrypted::{
-    DEFAULT_ITERATIONS, KdfPrf, MAX_ITERATIONS, MIN_ITERATIONS, Pbes2Info, decrypt as decrypt_encrypted,
-    encrypt as encrypt_pkcs8, encrypt_with_iterations as encrypt_pkcs8_with_iterations,
-    inspect as inspect_encrypted, oid as pbes2_oid,
+    DEFAULT_ITERATIONS, KdfPrf, MAX_ITERATIONS, MIN_ITERATIONS, Pbes2Info,
+    decrypt as decrypt_encrypted, encrypt as encrypt_pkcs8,
+    encrypt_with_iterations as encrypt_pkcs8_with_iterations, inspect as inspect_encrypted,
+    oid as pbes2_oid,
 };
 
 /// Largest key file accepted.

@@ -32,8 +32,7 @@ pub mod oid {
     /// PBKDF2 (RFC 8018 Appendix A.2).
     pub const PBKDF2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.12");
     /// hmacWithSHA1, PBKDF2's DEFAULT PRF (RFC 8018 Appendix B.1.1); not read.
-    pub const HMAC_WITH_SHA1: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.2.7");
+    pub const HMAC_WITH_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.2.7");
     /// hmacWithSHA256 (RFC 8018 Appendix B.1.2).
     pub const HMAC_WITH_SHA256: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.840.113549.2.9");
@@ -204,7 +203,10 @@ fn parse(der_bytes: &[u8]) -> Result<Parsed<'_>, Error> {
 
     let kdf = &params.key_derivation_func;
     if kdf.oid != oid::PBKDF2 {
-        return Err(unsupported(format!("key derivation {} (only PBKDF2)", kdf.oid)));
+        return Err(unsupported(format!(
+            "key derivation {} (only PBKDF2)",
+            kdf.oid
+        )));
     }
     let kdf_params: Pbkdf2Params<'_> = kdf
         .parameters
@@ -232,7 +234,9 @@ fn parse(der_bytes: &[u8]) -> Result<Parsed<'_>, Error> {
     if let Some(len) = kdf_params.key_length
         && usize::try_from(len).ok() != Some(KEY_LEN)
     {
-        return Err(unsupported(format!("PBKDF2 keyLength {len} (SM4 needs 16)")));
+        return Err(unsupported(format!(
+            "PBKDF2 keyLength {len} (SM4 needs 16)"
+        )));
     }
     let prf_alg = kdf_params
         .prf
@@ -253,13 +257,10 @@ fn parse(der_bytes: &[u8]) -> Result<Parsed<'_>, Error> {
         .parameters
         .ok_or_else(|| unsupported("SM4-CBC without an IV".into()))?;
     let iv: &OctetStringRef = iv_any.decode_as()?;
-    let iv: [u8; BLOCK_LEN] = iv
-        .as_bytes()
-        .try_into()
-        .map_err(|_| Error::InvalidLength {
-            what: "SM4-CBC IV",
-            len: iv.as_bytes().len(),
-        })?;
+    let iv: [u8; BLOCK_LEN] = iv.as_bytes().try_into().map_err(|_| Error::InvalidLength {
+        what: "SM4-CBC IV",
+        len: iv.as_bytes().len(),
+    })?;
     let ciphertext = epki.encrypted_data.as_bytes();
     if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(BLOCK_LEN) {
         return Err(Error::InvalidLength {

@@ -7,7 +7,11 @@ fn key() -> Sm2SecretKey {
 #[test]
 fn round_trip_each_prf() {
     let sk = key();
-    for prf in [KdfPrf::HmacSha256, KdfPrf::HmacSm3Tongsuo, KdfPrf::HmacSm3Gmssl] {
+    for prf in [
+        KdfPrf::HmacSha256,
+        KdfPrf::HmacSm3Tongsuo,
+        KdfPrf::HmacSm3Gmssl,
+    ] {
         let der = encrypt_with_iterations(&sk, b"pass", prf, MIN_ITERATIONS).expect("encrypt");
         let info = inspect(&der).expect("inspect");
         assert_eq!(info.prf, prf);
@@ -65,7 +69,10 @@ fn epki_with_count(count: &[u8]) -> Vec<u8> {
     }
     .to_der()
     .expect("kdf");
-    let iv = OctetStringRef::new(&[0u8; 16]).expect("iv").to_der().expect("iv der");
+    let iv = OctetStringRef::new(&[0u8; 16])
+        .expect("iv")
+        .to_der()
+        .expect("iv der");
     let pbes2 = Pbes2Params {
         key_derivation_func: AlgorithmIdentifierRef {
             oid: oid::PBKDF2,
@@ -92,7 +99,8 @@ fn epki_with_count(count: &[u8]) -> Vec<u8> {
 #[test]
 fn corrupted_ciphertext_is_wrong_passphrase_not_padding() {
     let sk = key();
-    let der = encrypt_with_iterations(&sk, b"p", KdfPrf::HmacSm3Tongsuo, MIN_ITERATIONS).expect("enc");
+    let der =
+        encrypt_with_iterations(&sk, b"p", KdfPrf::HmacSm3Tongsuo, MIN_ITERATIONS).expect("enc");
     // Flip a bit in each of the last two ciphertext blocks (garbles the pad or the key's last bytes) and in
     // an early one (garbles DER): all must give the same error.
     let n = der.len();
@@ -113,8 +121,13 @@ fn pkcs7_check_matches_the_definition() {
         for fill in [0u8, 1, 16, 17, 255] {
             let mut buf = [fill; 32];
             buf[31] = pad;
-            let valid = (1..=16).contains(&pad) && buf[32 - usize::from(pad)..].iter().all(|b| *b == pad);
-            assert_eq!(pkcs7_pad_len(&buf), valid.then_some(usize::from(pad)), "pad {pad} fill {fill}");
+            let valid =
+                (1..=16).contains(&pad) && buf[32 - usize::from(pad)..].iter().all(|b| *b == pad);
+            assert_eq!(
+                pkcs7_pad_len(&buf),
+                valid.then_some(usize::from(pad)),
+                "pad {pad} fill {fill}"
+            );
         }
     }
     let mut good = [16u8; 16];

@@ -1,0 +1,36 @@
+//! SM2 throughput: keygen, sign, verify (certificate ID), encrypt and decrypt (GM/T 0009 DER) of 32 bytes.
+//! `scripts/bench-crypto` prints these beside `openssl speed sm2`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use smtrust_crypto::sm2::{CertId, Sm2SecretKey, decrypt_der, encrypt_der};
+use std::hint::black_box;
+
+fn sm2(c: &mut Criterion) {
+    let sk = Sm2SecretKey::generate().expect("keygen");
+    let signer = sk.signing_key(CertId).expect("signer");
+    let vk = sk.public_key().verifying_key(CertId).expect("vk");
+    let msg = [0x5au8; 32];
+    let sig = signer.sign(&msg).expect("sign");
+    let ct = encrypt_der(sk.public_key(), &msg).expect("encrypt");
+
+    let mut g = c.benchmark_group("sm2");
+    g.bench_function("keygen", |b| {
+        b.iter(|| Sm2SecretKey::generate().expect("keygen"))
+    });
+    g.bench_function("sign", |b| {
+        b.iter(|| signer.sign(black_box(&msg)).expect("sign"))
+    });
+    g.bench_function("verify", |b| {
+        b.iter(|| vk.verify(black_box(&msg), black_box(&sig)).expect("verify"));
+    });
+    g.bench_function("encrypt_32B", |b| {
+        b.iter(|| encrypt_der(sk.public_key(), black_box(&msg)).expect("encrypt"));
+    });
+    g.bench_function("decrypt_32B", |b| {
+        b.iter(|| decrypt_der(&sk, black_box(&ct)).expect("decrypt"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sm2);
+criterion_main!(benches);
