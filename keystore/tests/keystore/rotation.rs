@@ -124,25 +124,24 @@ fn crash_after_every_step_opens_old_or_new() {
     }
 }
 
-/// The example binary, built by `cargo test` (or on demand here).
+/// The example binary: built by `cargo test` (which builds examples); when a filtered run did not build it,
+/// build it here into a separate target directory, so this does not wait on the running cargo's lock.
 fn rotate_example() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join("rotate");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let profile_release = dir.to_string_lossy().contains("/release/");
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "smtrust-keystore", "--example", "rotate"]);
-        if profile_release {
-            cmd.arg("--release");
-        }
-        assert!(
-            cmd.status().unwrap().success(),
-            "building the rotate example"
-        );
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join("rotate");
+    if path.exists() {
+        return path;
     }
-    path
+    let target = profile_dir.parent().unwrap().join("keystore-example");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "smtrust-keystore", "--example", "rotate"])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the rotate example");
+    target.join("debug").join("examples").join("rotate")
 }
 
 #[test]
