@@ -1,5 +1,9 @@
 //! SM2 throughput: keygen, sign, verify (certificate ID), encrypt and decrypt (GM/T 0009 DER) of 32 bytes.
 //! `scripts/bench-crypto` prints these beside `openssl speed sm2`.
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented pub fn"
+)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use smtrust_crypto::sm2::{CertId, Sm2SecretKey, decrypt_der, encrypt_der};

@@ -1,5 +1,9 @@
 //! SM3 and SM4 (GCM, CCM, CBC) throughput over 16 KiB buffers. `scripts/bench-crypto` prints these beside
 //! `openssl speed -evp sm3` / `-evp sm4-cbc`.
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented pub fn"
+)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use smtrust_crypto::sm4::{AeadMode, Sm4Key, cbc_encrypt, seal};

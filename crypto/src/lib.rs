@@ -18,4 +18,5 @@ pub use error::{Error, KeyError};
 pub mod fuzzing {
     pub use crate::pkcs8::fuzzing::*;
     pub use crate::sm2::fuzzing::*;
+    pub use crate::x509::fuzzing::*;
 }

@@ -29,6 +29,15 @@ pub mod fuzzing {
         super::Sm2Signature::from_der(data)
     }
 
+    /// Parse a DER signature; one that parses must re-encode to exactly the input, and survive the raw form.
+    pub fn signature_round_trip(data: &[u8]) {
+        if let Ok(sig) = super::Sm2Signature::from_der(data) {
+            assert_eq!(sig.as_der(), data, "accepted a non-canonical signature");
+            let raw = super::Sm2Signature::from_raw(&sig.to_raw());
+            assert_eq!(raw.as_ref(), Ok(&sig), "raw round trip");
+        }
+    }
+
     /// Parse an SM2 ciphertext in both forms with a fixed key (must never panic).
     pub fn decrypt_any(data: &[u8]) {
         let sk = super::Sm2SecretKey::from_bytes(&[0x11; 32]).ok();

@@ -206,3 +206,27 @@ pub fn verify_signed(der_bytes: &[u8], issuer: &Sm2PublicKey) -> Result<(), Erro
 pub fn to_der<T: Encode>(value: &T) -> Result<Vec<u8>, Error> {
     Ok(value.to_der()?)
 }
+
+/// Entry points for fuzz targets.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parse an SPKI; a key that parses re-encodes to an SPKI that parses to the same key.
+    pub fn decode_spki(data: &[u8]) {
+        if let Ok(pk) = super::public_key_from_spki_der(data) {
+            let again = super::public_key_to_spki_der(&pk)
+                .and_then(|d| super::public_key_from_spki_der(&d));
+            assert_eq!(again.as_ref(), Ok(&pk), "SPKI round trip");
+        }
+    }
+
+    /// Split a signed object; the TBS and signature are proper parts of the input.
+    pub fn split_signed(data: &[u8]) {
+        if let Ok(p) = super::split_signed(data) {
+            assert!(
+                p.tbs.len() + p.signature.len() < data.len(),
+                "parts inside the input"
+            );
+            let _ = super::is_sm2_with_sm3(&p.algorithm);
+        }
+    }
+}

@@ -35,7 +35,7 @@ fn put(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
 
 /// Read a file a peer wrote.
 fn get(p: &Path) -> Vec<u8> {
-    fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+    fs::read(p).expect("read a file the peer wrote")
 }
 
 /// A fresh key and its plain PKCS#8 PEM.
