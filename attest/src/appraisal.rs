@@ -231,7 +231,9 @@ impl Appraiser {
         let mut fresh = false;
         if let Some(ev) = evidence.as_ref().filter(|_| authenticated) {
             let (r, ok) = match nonce {
-                Some(NonceOutcome::Fresh(ch)) if ch.device_id == ev.claims.device_id => (None, true),
+                Some(NonceOutcome::Fresh(ch)) if ch.device_id == ev.claims.device_id => {
+                    (None, true)
+                }
                 Some(NonceOutcome::Fresh(_)) => (Some(Reason::NonceOtherDevice), false),
                 Some(NonceOutcome::Expired(ch)) => (
                     Some(Reason::NonceExpired {
@@ -331,7 +333,9 @@ fn chain_reason(f: ChainFailure) -> Reason {
     match f {
         ChainFailure::UnknownIssuer { index } => Reason::CertificateForeign { index },
         ChainFailure::BadSignature { index } => Reason::CertificateBadSignature { index },
-        ChainFailure::Expired { index, not_after } => Reason::CertificateExpired { index, not_after },
+        ChainFailure::Expired { index, not_after } => {
+            Reason::CertificateExpired { index, not_after }
+        }
         ChainFailure::NotYetValid { index, not_before } => {
             Reason::CertificateNotYetValid { index, not_before }
         }

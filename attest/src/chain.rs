@@ -116,7 +116,11 @@ fn unix(t: &x509_cert::time::Time) -> u64 {
 }
 
 fn issuer_from_cert(cert: &Certificate) -> Option<Issuer> {
-    let spki = cert.tbs_certificate().subject_public_key_info().to_der().ok()?;
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .ok()?;
     let key = public_key_from_spki_der(&spki).ok()?;
     let vk = key.verifying_key(CertId).ok()?;
     let v = cert.tbs_certificate().validity();
@@ -258,13 +262,11 @@ impl TrustAnchors {
             check_window(usize::MAX, a.not_before, a.not_after, now)?;
             return Ok(Arc::new(a.clone()));
         }
-        let next_der = ders.get(j).ok_or(ChainFailure::UnknownIssuer { index: i })?;
+        let next_der = ders
+            .get(j)
+            .ok_or(ChainFailure::UnknownIssuer { index: i })?;
         let fp = smtrust_crypto::sm3::digest(next_der);
-        let cached = self
-            .verified
-            .read()
-            .ok()
-            .and_then(|m| m.get(&fp).cloned());
+        let cached = self.verified.read().ok().and_then(|m| m.get(&fp).cloned());
         if let Some(c) = cached {
             check_window(j, c.not_before, c.not_after, now)?;
             return Ok(c);
@@ -300,7 +302,11 @@ impl TrustAnchors {
     }
 }
 
-fn verify_link(der: &[u8], issuer: &Sm2VerifyingKey<CertId>, index: usize) -> Result<(), ChainFailure> {
+fn verify_link(
+    der: &[u8],
+    issuer: &Sm2VerifyingKey<CertId>,
+    index: usize,
+) -> Result<(), ChainFailure> {
     let parts = split_signed(der).map_err(|_| ChainFailure::Malformed { index })?;
     if !is_sm2_with_sm3(&parts.algorithm) {
         return Err(ChainFailure::NotSm2 { index });
@@ -310,7 +316,12 @@ fn verify_link(der: &[u8], issuer: &Sm2VerifyingKey<CertId>, index: usize) -> Re
         .map_err(|_| ChainFailure::BadSignature { index })
 }
 
-fn check_window(index: usize, not_before: u64, not_after: u64, now: u64) -> Result<(), ChainFailure> {
+fn check_window(
+    index: usize,
+    not_before: u64,
+    not_after: u64,
+    now: u64,
+) -> Result<(), ChainFailure> {
     if now < not_before {
         return Err(ChainFailure::NotYetValid { index, not_before });
     }

@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime};
 use core::fmt;
 use subtle::ConstantTimeEq;
 
+use crate::Error;
 use crate::identity::{DeviceId, unix};
 use crate::jws::DecodeError;
-use crate::Error;
 
 /// A verifier-minted nonce: 32 random bytes.
 #[derive(Clone)]
@@ -53,7 +53,11 @@ impl Eq for Nonce {}
 
 impl fmt::Debug for Nonce {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Nonce({}…)", hex::encode(self.0.get(..4).unwrap_or_default()))
+        write!(
+            f,
+            "Nonce({}…)",
+            hex::encode(self.0.get(..4).unwrap_or_default())
+        )
     }
 }
 

@@ -8,9 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use smtrust_crypto::sm2::{CertId, Sm2Signer};
 
 use crate::Error;
-use crate::evidence::{
-    Claims, ClaimsWire, EVIDENCE_TYP, HeaderWire, Measurement, MeasurementKind,
-};
+use crate::evidence::{Claims, ClaimsWire, EVIDENCE_TYP, HeaderWire, Measurement, MeasurementKind};
 use crate::jws::{self, ALG_SM2_SM3};
 
 /// SM3 of a file's contents, streamed.

@@ -24,7 +24,9 @@ pub const ATTESTATION_SERVICE_URI: &str = "urn:smtrust:service:attestation";
 pub const SUBMOD: &str = "device";
 
 /// Overall appraisal status (EAR `ear.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Status {
@@ -260,11 +262,23 @@ struct SubmodWire {
     status: Status,
     #[serde(rename = "ear.trustworthiness-vector")]
     trust_vector: TrustVector,
-    #[serde(rename = "ear.appraisal-policy-id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "ear.appraisal-policy-id",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     policy_id: Option<String>,
-    #[serde(rename = "smtrust.device-id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "smtrust.device-id",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     device_id: Option<DeviceId>,
-    #[serde(rename = "smtrust.cert-serial", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "smtrust.cert-serial",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     cert_serial: Option<String>,
     #[serde(rename = "smtrust.reasons")]
     reasons: Vec<Reason>,
@@ -338,12 +352,12 @@ pub fn verify_result_with(
             index,
             why: "not canonical base64",
         })?;
-        certs.push(
-            x509_cert::Certificate::from_der(&der).map_err(|_| DecodeError::Certificate {
+        certs.push(x509_cert::Certificate::from_der(&der).map_err(|_| {
+            DecodeError::Certificate {
                 index,
                 why: "not a DER X.509 certificate",
-            })?,
-        );
+            }
+        })?);
         ders.push(der);
     }
     let leaf = anchors

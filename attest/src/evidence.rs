@@ -34,7 +34,9 @@ pub const MAX_MEASUREMENTS: usize = 64;
 pub const MAX_TEXT: usize = 64;
 
 /// What a measurement covers; selects the trust-vector component a mismatch affects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum MeasurementKind {
@@ -240,9 +242,8 @@ impl ClaimsWire {
 
 /// A text claim: 1..=64 printable ASCII characters without spaces.
 pub(crate) fn check_text(value: &str, claim: &'static str) -> Result<(), DecodeError> {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_TEXT
-        && value.bytes().all(|b| b.is_ascii_graphic());
+    let ok =
+        !value.is_empty() && value.len() <= MAX_TEXT && value.bytes().all(|b| b.is_ascii_graphic());
     if ok {
         Ok(())
     } else {

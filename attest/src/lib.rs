@@ -23,12 +23,13 @@ pub use appraisal::{
 pub use chain::{ChainFailure, TrustAnchors, VerifiedLeaf};
 pub use challenge::{Challenge, MemoryNonceStore, Nonce, NonceOutcome, NonceStore};
 pub use ear::{
-    ATTESTATION_SERVICE_URI, AttestationResult, EAR_PROFILE, EAR_TYP, SUBMOD, Reason, Status, TrustVector, claim,
-    verify_result, verify_result_with,
+    ATTESTATION_SERVICE_URI, AttestationResult, EAR_PROFILE, EAR_TYP, Reason, SUBMOD, Status,
+    TrustVector, claim, verify_result, verify_result_with,
 };
 pub use error::Error;
 pub use evidence::{
-    Claims, DebugState, EVIDENCE_PROFILE, EVIDENCE_TYP, Evidence, MAX_CERT, MAX_CHAIN, MAX_MEASUREMENTS, MAX_TEXT, Measurement, MeasurementKind, decode_evidence,
+    Claims, DebugState, EVIDENCE_PROFILE, EVIDENCE_TYP, Evidence, MAX_CERT, MAX_CHAIN,
+    MAX_MEASUREMENTS, MAX_TEXT, Measurement, MeasurementKind, decode_evidence,
 };
 pub use identity::{DeviceId, SAN_URI_PREFIX};
 pub use jws::{ALG_SM2_SM3, DecodeError, MAX_TOKEN, Part};

@@ -108,7 +108,12 @@ impl ReferenceValues {
             if m.digests.is_empty() {
                 return Err(Error::InvalidReference(format!("{}: no digests", m.name)));
             }
-            if self.measurements.iter().skip(i + 1).any(|o| o.name == m.name) {
+            if self
+                .measurements
+                .iter()
+                .skip(i + 1)
+                .any(|o| o.name == m.name)
+            {
                 return Err(Error::InvalidReference(format!("{}: duplicate", m.name)));
             }
         }
@@ -168,7 +173,10 @@ struct RegWire {
 /// import: the store assigns version, who and when.
 pub fn import(json: &[u8]) -> Result<Vec<ReferenceValues>, Error> {
     if json.len() > MAX_DOCUMENT {
-        return Err(Error::InvalidReference(format!("{} bytes, limit 1 MiB", json.len())));
+        return Err(Error::InvalidReference(format!(
+            "{} bytes, limit 1 MiB",
+            json.len()
+        )));
     }
     let docs: Vec<DocWire> =
         serde_json::from_slice(json).map_err(|e| Error::InvalidReference(e.to_string()))?;
@@ -177,7 +185,9 @@ pub fn import(json: &[u8]) -> Result<Vec<ReferenceValues>, Error> {
 
 fn from_wire(d: DocWire) -> Result<ReferenceValues, Error> {
     if d.profile != CORIM_PROFILE {
-        return Err(Error::InvalidReference(format!("profile must be {CORIM_PROFILE}")));
+        return Err(Error::InvalidReference(format!(
+            "profile must be {CORIM_PROFILE}"
+        )));
     }
     let mut measurements = Vec::with_capacity(d.reference_values.len());
     for r in d.reference_values {
@@ -288,11 +298,16 @@ impl MemoryReferenceStore {
         let at = unix(now)?;
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let list = map
-            .entry((values.product_model.clone(), values.firmware_version.clone()))
+            .entry((
+                values.product_model.clone(),
+                values.firmware_version.clone(),
+            ))
             .or_default();
         let mut v = values.clone();
         v.registration = Some(Registration {
-            version: u32::try_from(list.len()).unwrap_or(u32::MAX).saturating_add(1),
+            version: u32::try_from(list.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1),
             registered_by: by.to_string(),
             registered_at: at,
         });

@@ -35,7 +35,10 @@ pub struct StoredResult {
 /// Where results live.
 pub trait ResultStore: Send + Sync {
     /// Store `result` as the device's latest; returns the status of the previous latest, if any.
-    fn put(&self, result: &StoredResult) -> impl Future<Output = Result<Option<Status>, Error>> + Send;
+    fn put(
+        &self,
+        result: &StoredResult,
+    ) -> impl Future<Output = Result<Option<Status>, Error>> + Send;
     /// The device's latest result.
     fn latest(
         &self,
@@ -192,16 +195,20 @@ impl<N: NonceStore, R: ReferenceStore, S: ResultStore> AttestationService<N, R, 
             None => None,
         };
         let refs = match checked.reference_key() {
-            Some((model, fw)) if checked.authenticated() => self.references.latest(model, fw).await?,
+            Some((model, fw)) if checked.authenticated() => {
+                self.references.latest(model, fw).await?
+            }
             _ => None,
         };
         let appraisal = self.appraiser.finish(checked, nonce, refs.as_ref(), now)?;
         let result = appraisal.result;
         let token = result.sign(self.signer.as_ref(), &self.signer_chain)?;
         let mut stored = false;
-        if let (true, Some(device), Some(serial)) =
-            (appraisal.bound, result.device_id.clone(), result.cert_serial.clone())
-        {
+        if let (true, Some(device), Some(serial)) = (
+            appraisal.bound,
+            result.device_id.clone(),
+            result.cert_serial.clone(),
+        ) {
             let previous = self
                 .results
                 .put(&StoredResult {

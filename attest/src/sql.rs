@@ -52,7 +52,10 @@ impl SqlStore {
         let postgres = url.starts_with("postgres");
         // An in-memory SQLite database exists per connection: keep one.
         let max = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(url)
+            .await?;
         for stmt in schema(postgres) {
             sqlx::query(&stmt).execute(&pool).await?;
         }

@@ -31,7 +31,10 @@ fn happy_path_affirms_and_result_verifies_offline() {
         Some(hex::encode(serial_of(&d.chain[0])).as_str())
     );
     assert_eq!(a.result.policy_id.as_deref(), Some("ctw-meter-3/2.4.1/v1"));
-    let token = a.result.sign(&b.pki.attest_key, &b.pki.attest_chain).unwrap();
+    let token = a
+        .result
+        .sign(&b.pki.attest_key, &b.pki.attest_chain)
+        .unwrap();
     let back = verify_result(token.as_bytes(), std::slice::from_ref(&b.pki.root), now()).unwrap();
     assert_eq!(back, a.result);
     // Valid for the configured hour, not after.
@@ -47,10 +50,17 @@ fn result_signed_by_a_device_key_is_rejected() {
     let a = b.appraise(ev.as_bytes(), &Statuses::default(), now());
     // A device certificate chains to the same CA but lacks the attestation service SAN.
     let forged = a.result.sign(&d.key, &d.chain).unwrap();
-    let err = verify_result(forged.as_bytes(), std::slice::from_ref(&b.pki.root), now()).unwrap_err();
-    assert!(err.to_string().contains("not an attestation service"), "{err}");
+    let err =
+        verify_result(forged.as_bytes(), std::slice::from_ref(&b.pki.root), now()).unwrap_err();
+    assert!(
+        err.to_string().contains("not an attestation service"),
+        "{err}"
+    );
     // A tampered payload byte breaks the signature.
-    let good = a.result.sign(&b.pki.attest_key, &b.pki.attest_chain).unwrap();
+    let good = a
+        .result
+        .sign(&b.pki.attest_key, &b.pki.attest_chain)
+        .unwrap();
     let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
     let payload = String::from_utf8(base64_url_decode(&parts[1])).unwrap();
     let tampered = payload.replace("\"affirming\"", "\"warning\"  ");
@@ -61,7 +71,9 @@ fn result_signed_by_a_device_key_is_rejected() {
 
 pub fn base64_url_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
 }
 pub fn base64_url_encode(b: &[u8]) -> String {
     use base64::Engine;
@@ -73,7 +85,12 @@ fn replayed_evidence_is_contraindicated_and_not_bound() {
     let b = Bench::new();
     let d = b.pki.device("ctw-0000000003");
     let ev = evidence(&b, &d);
-    assert_eq!(b.appraise(ev.as_bytes(), &Statuses::default(), now()).result.status, Status::Affirming);
+    assert_eq!(
+        b.appraise(ev.as_bytes(), &Statuses::default(), now())
+            .result
+            .status,
+        Status::Affirming
+    );
     let again = b.appraise(ev.as_bytes(), &Statuses::default(), now());
     assert_eq!(again.result.status, Status::Contraindicated);
     assert!(has(&again.result.reasons, &Reason::NonceReplayed));
@@ -88,7 +105,12 @@ fn expired_nonce() {
     let ev = sign_evidence(&claims(&d, &nonce), &d.chain, &d.key).unwrap();
     let a = b.appraise(ev.as_bytes(), &Statuses::default(), at(NOW_SECS + 61));
     assert_eq!(a.result.status, Status::Contraindicated);
-    assert!(has(&a.result.reasons, &Reason::NonceExpired { expired_at: NOW_SECS + 60 }));
+    assert!(has(
+        &a.result.reasons,
+        &Reason::NonceExpired {
+            expired_at: NOW_SECS + 60
+        }
+    ));
 }
 
 #[test]
@@ -127,14 +149,21 @@ fn unknown_firmware_version_warns() {
     assert_eq!(a.result.status, Status::Warning);
     assert!(has(
         &a.result.reasons,
-        &Reason::FirmwareUnknown { product_model: MODEL.into(), firmware_version: "9.9.9".into() }
+        &Reason::FirmwareUnknown {
+            product_model: MODEL.into(),
+            firmware_version: "9.9.9".into()
+        }
     ));
     assert_eq!(a.result.trust_vector.executables, claim::UNRECOGNIZED);
 }
 
 #[test]
 fn one_changed_measurement_each_kind() {
-    for (name, component) in [("kernel", "executables"), ("firmware", "executables"), ("config", "configuration")] {
+    for (name, component) in [
+        ("kernel", "executables"),
+        ("firmware", "executables"),
+        ("config", "configuration"),
+    ] {
         let b = Bench::new();
         let d = b.pki.device("ctw-0000000009");
         let nonce = b.challenge(&d.id, 300);
@@ -144,9 +173,16 @@ fn one_changed_measurement_each_kind() {
         let ev = sign_evidence(&c, &d.chain, &d.key).unwrap();
         let a = b.appraise(ev.as_bytes(), &Statuses::default(), now());
         assert_eq!(a.result.status, Status::Contraindicated, "{name}");
-        assert_eq!(a.result.reasons, vec![Reason::MeasurementMismatch { name: name.into() }]);
+        assert_eq!(
+            a.result.reasons,
+            vec![Reason::MeasurementMismatch { name: name.into() }]
+        );
         let tv = a.result.trust_vector;
-        let value = if component == "configuration" { tv.configuration } else { tv.executables };
+        let value = if component == "configuration" {
+            tv.configuration
+        } else {
+            tv.executables
+        };
         assert_eq!(value, claim::CONTRAINDICATED, "{name}");
     }
 }
@@ -167,8 +203,16 @@ fn missing_and_extra_measurements_and_debug() {
     let ev = sign_evidence(&c, &d.chain, &d.key).unwrap();
     let a = b.appraise(ev.as_bytes(), &Statuses::default(), now());
     assert_eq!(a.result.status, Status::Contraindicated);
-    assert!(has(&a.result.reasons, &Reason::MeasurementMissing { name: "bl2".into() }));
-    assert!(has(&a.result.reasons, &Reason::MeasurementUnexpected { name: "extra".into() }));
+    assert!(has(
+        &a.result.reasons,
+        &Reason::MeasurementMissing { name: "bl2".into() }
+    ));
+    assert!(has(
+        &a.result.reasons,
+        &Reason::MeasurementUnexpected {
+            name: "extra".into()
+        }
+    ));
     assert!(has(&a.result.reasons, &Reason::DebugEnabled));
 }
 
@@ -180,13 +224,23 @@ fn revoked_and_suspended_certificates() {
         let ev = evidence(&b, &d);
         let serial = serial_of(&d.chain[0]);
         let st = if revoked {
-            Statuses { revoked: vec![serial], ..Default::default() }
+            Statuses {
+                revoked: vec![serial],
+                ..Default::default()
+            }
         } else {
-            Statuses { suspended: vec![serial], ..Default::default() }
+            Statuses {
+                suspended: vec![serial],
+                ..Default::default()
+            }
         };
         let a = b.appraise(ev.as_bytes(), &st, now());
         assert_eq!(a.result.status, Status::Contraindicated);
-        let want = if revoked { Reason::CertificateRevoked } else { Reason::CertificateSuspended };
+        let want = if revoked {
+            Reason::CertificateRevoked
+        } else {
+            Reason::CertificateSuspended
+        };
         assert_eq!(a.result.reasons, vec![want]);
         // Authenticated and fresh: stored, so the downgrade reaches gateways.
         assert!(a.bound);
@@ -196,13 +250,18 @@ fn revoked_and_suspended_certificates() {
 #[test]
 fn expired_certificate() {
     let b = Bench::new();
-    let d = b.pki.device_valid("ctw-0000000012", NOW_SECS - 10 * DAY, NOW_SECS - DAY);
+    let d = b
+        .pki
+        .device_valid("ctw-0000000012", NOW_SECS - 10 * DAY, NOW_SECS - DAY);
     let ev = evidence(&b, &d);
     let a = b.appraise(ev.as_bytes(), &Statuses::default(), now());
     assert_eq!(a.result.status, Status::Contraindicated);
     assert_eq!(
         a.result.reasons,
-        vec![Reason::CertificateExpired { index: 0, not_after: NOW_SECS - DAY }]
+        vec![Reason::CertificateExpired {
+            index: 0,
+            not_after: NOW_SECS - DAY
+        }]
     );
     assert!(!a.bound);
 }
@@ -215,28 +274,53 @@ fn foreign_certificate() {
     let ev = evidence(&b, &d);
     let a = b.appraise(ev.as_bytes(), &Statuses::default(), now());
     assert_eq!(a.result.status, Status::Contraindicated);
-    assert_eq!(a.result.reasons, vec![Reason::CertificateBadSignature { index: 1 }]);
+    assert_eq!(
+        a.result.reasons,
+        vec![Reason::CertificateBadSignature { index: 1 }]
+    );
     // A leaf alone, naming an issuer we do not know.
     let sk = Sm2SecretKey::generate().unwrap();
     let ca = sk.signing_key(CertId).unwrap();
-    let leaf = issue("CN=elsewhere", &ca, "CN=x", &sk, false, Some("urn:smtrust:device:ctw-0000000013".into()), NOW_SECS - DAY, NOW_SECS + DAY);
-    let d2 = Device { id: d.id.clone(), key: sk.signing_key(CertId).unwrap(), chain: vec![leaf] };
+    let leaf = issue(
+        "CN=elsewhere",
+        &ca,
+        "CN=x",
+        &sk,
+        false,
+        Some("urn:smtrust:device:ctw-0000000013".into()),
+        NOW_SECS - DAY,
+        NOW_SECS + DAY,
+    );
+    let d2 = Device {
+        id: d.id.clone(),
+        key: sk.signing_key(CertId).unwrap(),
+        chain: vec![leaf],
+    };
     let ev = evidence(&b, &d2);
     let a = b.appraise(ev.as_bytes(), &Statuses::default(), now());
-    assert_eq!(a.result.reasons, vec![Reason::CertificateForeign { index: 0 }]);
+    assert_eq!(
+        a.result.reasons,
+        vec![Reason::CertificateForeign { index: 0 }]
+    );
 }
 
 #[test]
 fn evidence_signed_by_another_key() {
     let b = Bench::new();
     let d = b.pki.device("ctw-0000000014");
-    let other = Sm2SecretKey::generate().unwrap().signing_key(CertId).unwrap();
+    let other = Sm2SecretKey::generate()
+        .unwrap()
+        .signing_key(CertId)
+        .unwrap();
     let nonce = b.challenge(&d.id, 300);
     let ev = sign_evidence(&claims(&d, &nonce), &d.chain, &other).unwrap();
     let a = b.appraise(ev.as_bytes(), &Statuses::default(), now());
     assert_eq!(a.result.status, Status::Contraindicated);
     assert_eq!(a.result.reasons, vec![Reason::EvidenceSignatureInvalid]);
-    assert_eq!(a.result.trust_vector.instance_identity, claim::CRYPTO_FAILED);
+    assert_eq!(
+        a.result.trust_vector.instance_identity,
+        claim::CRYPTO_FAILED
+    );
     assert!(!a.bound);
 }
 
@@ -275,7 +359,11 @@ fn tampered_truncated_oversized_malformed() {
     ] {
         let a = b.appraise(bytes, &Statuses::default(), now());
         assert_eq!(a.result.status, Status::Contraindicated, "{what}");
-        assert!(matches!(a.result.reasons.as_slice(), [Reason::Malformed { .. }]), "{what}: {:?}", a.result.reasons);
+        assert!(
+            matches!(a.result.reasons.as_slice(), [Reason::Malformed { .. }]),
+            "{what}: {:?}",
+            a.result.reasons
+        );
         assert!(!a.bound && a.result.device_id.is_none(), "{what}");
     }
     // The nonce of the tampered and truncated evidence was never consumed: the genuine one still affirms.

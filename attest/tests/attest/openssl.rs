@@ -9,21 +9,35 @@ use smtrust_test_support::{Openssl, require};
 use crate::pki::*;
 
 fn openssl_verifies(token: &str, public_pem: &str) -> (bool, String) {
-    let Some(openssl) = require(Openssl) else { return (true, "skipped".into()) };
+    let Some(openssl) = require(Openssl) else {
+        return (true, "skipped".into());
+    };
     let dir = tempfile::tempdir().unwrap();
     let (input, sig) = token.rsplit_once('.').unwrap();
-    let der = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).unwrap();
+    let der = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .unwrap();
     fs::write(dir.path().join("signed-bytes"), input).unwrap();
     fs::write(dir.path().join("sig.der"), der).unwrap();
     fs::write(dir.path().join("pub.pem"), public_pem).unwrap();
     let p = |f: &str| dir.path().join(f).display().to_string();
     let out = openssl
         .run([
-            "dgst", "-sm3", "-verify", &p("pub.pem"), "-sigopt", "distid:1234567812345678",
-            "-signature", &p("sig.der"), &p("signed-bytes"),
+            "dgst",
+            "-sm3",
+            "-verify",
+            &p("pub.pem"),
+            "-sigopt",
+            "distid:1234567812345678",
+            "-signature",
+            &p("sig.der"),
+            &p("signed-bytes"),
         ])
         .unwrap();
-    (out.success() && out.stdout_str().contains("Verified OK"), out.combined())
+    (
+        out.success() && out.stdout_str().contains("Verified OK"),
+        out.combined(),
+    )
 }
 
 #[test]
@@ -37,7 +51,10 @@ fn openssl_verifies_evidence_and_result_signatures() {
     assert!(ok, "evidence: {out}");
 
     let a = b.appraise(ev.as_bytes(), &Statuses::default(), now());
-    let token = a.result.sign(&b.pki.attest_key, &b.pki.attest_chain).unwrap();
+    let token = a
+        .result
+        .sign(&b.pki.attest_key, &b.pki.attest_chain)
+        .unwrap();
     let att_pem = smtrust_crypto::pem::encode_public_key(b.pki.attest_key.public_key()).unwrap();
     let (ok, out) = openssl_verifies(&token, &att_pem);
     assert!(ok, "result: {out}");

@@ -6,25 +6,25 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use der::Encode;
+use smtrust_attest::reference::{ReferenceMeasurement, ReferenceValues};
 use smtrust_attest::{
     AppraisalConfig, Appraiser, CertRef, CertStatus, CertificateStatus, Claims, DebugState,
     DeviceId, Measurement, MeasurementKind, MemoryNonceStore, MemoryReferenceStore, Nonce,
     TrustAnchors,
 };
-use smtrust_attest::reference::{ReferenceMeasurement, ReferenceValues};
 use smtrust_crypto::sm2::{CertId, Sm2SecretKey, Sm2SigningKey};
 use smtrust_crypto::x509::{DerSignature, X509Signer, public_key_to_spki_der};
+use x509_cert::TbsCertificate;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::ext::Extension;
+use x509_cert::ext::ToExtension;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
-use x509_cert::ext::ToExtension;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{SubjectPublicKeyInfo, SubjectPublicKeyInfoRef};
 use x509_cert::time::{Time, Validity};
-use x509_cert::TbsCertificate;
 
 /// 2025-11-24T16:00:00Z: every test runs at this instant.
 pub const NOW_SECS: u64 = 1_764_000_000;
@@ -57,11 +57,13 @@ impl BuilderProfile for Profile {
         _issuer_spk: SubjectPublicKeyInfoRef<'_>,
         _tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
-        let mut out = vec![(&BasicConstraints {
-            ca: self.ca,
-            path_len_constraint: None,
-        })
-            .to_extension(&self.subject, &[])?];
+        let mut out = vec![
+            (&BasicConstraints {
+                ca: self.ca,
+                path_len_constraint: None,
+            })
+                .to_extension(&self.subject, &[])?,
+        ];
         if let Some(uri) = &self.uri {
             let san = SubjectAltName(vec![GeneralName::UniformResourceIdentifier(
                 der::asn1::Ia5String::new(uri).expect("ascii"),
@@ -121,10 +123,13 @@ impl Pki {
         let root_sk = Sm2SecretKey::generate().unwrap();
         let root_key = root_sk.signing_key(CertId).unwrap();
         let valid = (NOW_SECS - 30 * DAY, NOW_SECS + 3650 * DAY);
-        let root = issue(ROOT_DN, &root_key, ROOT_DN, &root_sk, true, None, valid.0, valid.1);
+        let root = issue(
+            ROOT_DN, &root_key, ROOT_DN, &root_sk, true, None, valid.0, valid.1,
+        );
         let int_sk = Sm2SecretKey::generate().unwrap();
-        let intermediate =
-            issue(ROOT_DN, &root_key, INT_DN, &int_sk, true, None, valid.0, valid.1);
+        let intermediate = issue(
+            ROOT_DN, &root_key, INT_DN, &int_sk, true, None, valid.0, valid.1,
+        );
         let intermediate_key = int_sk.signing_key(CertId).unwrap();
         let att_sk = Sm2SecretKey::generate().unwrap();
         let att = issue(
@@ -188,7 +193,11 @@ pub fn measurements() -> Vec<Measurement> {
         Measurement::of_bytes("bl2", MeasurementKind::BootStage, b"bootloader stage 2"),
         Measurement::of_bytes("kernel", MeasurementKind::BootStage, b"kernel image"),
         Measurement::of_bytes("firmware", MeasurementKind::Firmware, b"firmware 2.4.1"),
-        Measurement::of_bytes("config", MeasurementKind::Configuration, b"[app]\nmode=prod\n"),
+        Measurement::of_bytes(
+            "config",
+            MeasurementKind::Configuration,
+            b"[app]\nmode=prod\n",
+        ),
     ]
 }
 
@@ -255,7 +264,8 @@ impl Bench {
         let pki = Pki::new();
         let appraiser = Arc::new(Appraiser::new(pki.anchors(), AppraisalConfig::default()));
         let refs = MemoryReferenceStore::new();
-        refs.register_now(&reference_values(), "secadmin-alice", now()).unwrap();
+        refs.register_now(&reference_values(), "secadmin-alice", now())
+            .unwrap();
         Self {
             pki,
             appraiser,
@@ -265,7 +275,8 @@ impl Bench {
     }
 
     pub fn challenge(&self, device: &DeviceId, ttl: u64) -> Nonce {
-        let c = smtrust_attest::Challenge::new(device.clone(), now(), Duration::from_secs(ttl)).unwrap();
+        let c = smtrust_attest::Challenge::new(device.clone(), now(), Duration::from_secs(ttl))
+            .unwrap();
         self.nonces.insert_now(&c);
         c.nonce
     }
@@ -285,6 +296,8 @@ impl Bench {
             Some((m, f)) if checked.authenticated() => self.refs.latest_now(m, f),
             _ => None,
         };
-        self.appraiser.finish(checked, nonce, refs.as_ref(), when).unwrap()
+        self.appraiser
+            .finish(checked, nonce, refs.as_ref(), when)
+            .unwrap()
     }
 }

@@ -8,11 +8,20 @@ use crate::pki::*;
 #[tokio::test]
 async fn versioned_registration_and_round_trip() {
     let store = MemoryReferenceStore::new();
-    let v1 = store.register(&reference_values(), "secadmin-alice", now()).await.unwrap();
-    let v2 = store.register(&reference_values(), "secadmin-bob", at(NOW_SECS + 10)).await.unwrap();
+    let v1 = store
+        .register(&reference_values(), "secadmin-alice", now())
+        .await
+        .unwrap();
+    let v2 = store
+        .register(&reference_values(), "secadmin-bob", at(NOW_SECS + 10))
+        .await
+        .unwrap();
     let r1 = v1.registration.clone().unwrap();
     let r2 = v2.registration.clone().unwrap();
-    assert_eq!((r1.version, r1.registered_by.as_str(), r1.registered_at), (1, "secadmin-alice", NOW_SECS));
+    assert_eq!(
+        (r1.version, r1.registered_by.as_str(), r1.registered_at),
+        (1, "secadmin-alice", NOW_SECS)
+    );
     assert_eq!((r2.version, r2.registered_by.as_str()), (2, "secadmin-bob"));
     assert_eq!(store.latest(MODEL, FW).await.unwrap(), Some(v2.clone()));
     assert_eq!(store.history(MODEL, FW).await.unwrap().len(), 2);

@@ -17,8 +17,12 @@ use crate::pki::*;
 type Svc = AttestationService<SqlStore, SqlStore, SqlStore>;
 
 async fn service(pki: &Pki, store: &SqlStore, statuses: Arc<Statuses>) -> Svc {
-    let signer: Arc<dyn Sm2Signer<CertId>> =
-        Arc::new(smtrust_crypto::sm2::Sm2SecretKey::from_bytes(&pki_attest_scalar(pki)).unwrap().signing_key(CertId).unwrap());
+    let signer: Arc<dyn Sm2Signer<CertId>> = Arc::new(
+        smtrust_crypto::sm2::Sm2SecretKey::from_bytes(&pki_attest_scalar(pki))
+            .unwrap()
+            .signing_key(CertId)
+            .unwrap(),
+    );
     AttestationService::new(
         Appraiser::new(pki.anchors(), AppraisalConfig::default()),
         store.clone(),
@@ -36,7 +40,9 @@ fn pki_attest_scalar(_pki: &Pki) -> [u8; 32] {
     *ATTEST_SCALAR
 }
 static ATTEST_SCALAR: std::sync::LazyLock<[u8; 32]> = std::sync::LazyLock::new(|| {
-    *smtrust_crypto::sm2::Sm2SecretKey::generate().unwrap().to_bytes()
+    *smtrust_crypto::sm2::Sm2SecretKey::generate()
+        .unwrap()
+        .to_bytes()
 });
 
 async fn exercise(url: &str) {
@@ -47,8 +53,14 @@ async fn exercise(url: &str) {
     // Results are signed by a key whose certificate we issue here.
     let att_sk = smtrust_crypto::sm2::Sm2SecretKey::from_bytes(&*ATTEST_SCALAR).unwrap();
     let att_cert = issue(
-        INT_DN, &pki.intermediate_key, "CN=attest", &att_sk, false,
-        Some(smtrust_attest::ATTESTATION_SERVICE_URI.into()), NOW_SECS - DAY, NOW_SECS + DAY,
+        INT_DN,
+        &pki.intermediate_key,
+        "CN=attest",
+        &att_sk,
+        false,
+        Some(smtrust_attest::ATTESTATION_SERVICE_URI.into()),
+        NOW_SECS - DAY,
+        NOW_SECS + DAY,
     );
     let mut pki = pki;
     pki.attest_chain = vec![att_cert, pki.intermediate.clone()];
@@ -57,11 +69,24 @@ async fn exercise(url: &str) {
     let model = format!("m-{tag}");
     let mut rv = reference_values();
     rv.product_model = model.clone();
-    let reg = svc.references().register(&rv, "secadmin-alice", now()).await.unwrap();
+    let reg = svc
+        .references()
+        .register(&rv, "secadmin-alice", now())
+        .await
+        .unwrap();
     assert_eq!(reg.registration.as_ref().unwrap().version, 1);
-    let reg2 = svc.references().register(&rv, "secadmin-bob", now()).await.unwrap();
+    let reg2 = svc
+        .references()
+        .register(&rv, "secadmin-bob", now())
+        .await
+        .unwrap();
     assert_eq!(reg2.registration.as_ref().unwrap().version, 2);
-    assert_eq!(ReferenceStore::latest(svc.references(), &model, FW).await.unwrap(), Some(reg2));
+    assert_eq!(
+        ReferenceStore::latest(svc.references(), &model, FW)
+            .await
+            .unwrap(),
+        Some(reg2)
+    );
     assert_eq!(svc.references().history(&model, FW).await.unwrap().len(), 2);
 
     let d = pki.device(&format!("dev-{tag}"));
@@ -78,13 +103,21 @@ async fn exercise(url: &str) {
     let latest = svc.latest(&d.id).await.unwrap().unwrap();
     assert_eq!(latest.status, Status::Affirming);
     assert_eq!(latest.token, s.token);
-    smtrust_attest::verify_result(latest.token.as_bytes(), std::slice::from_ref(&pki.root), now()).unwrap();
+    smtrust_attest::verify_result(
+        latest.token.as_bytes(),
+        std::slice::from_ref(&pki.root),
+        now(),
+    )
+    .unwrap();
 
     // Replay: contraindicated, not stored, no event.
     let r = svc.submit(ev.as_bytes(), now()).await.unwrap();
     assert_eq!(r.result.status, Status::Contraindicated);
     assert!(!r.stored);
-    assert_eq!(svc.latest(&d.id).await.unwrap().unwrap().status, Status::Affirming);
+    assert_eq!(
+        svc.latest(&d.id).await.unwrap().unwrap().status,
+        Status::Affirming
+    );
     assert!(events.try_recv().is_err());
 
     // Changed firmware measurement: stored and downgrade event.
@@ -97,32 +130,53 @@ async fn exercise(url: &str) {
     assert_eq!(s.result.status, Status::Contraindicated);
     assert!(s.stored);
     let e = events.try_recv().unwrap();
-    assert_eq!((e.device_id, e.from, e.to), (d.id.clone(), Status::Affirming, Status::Contraindicated));
-    assert_eq!(svc.latest(&d.id).await.unwrap().unwrap().status, Status::Contraindicated);
+    assert_eq!(
+        (e.device_id, e.from, e.to),
+        (d.id.clone(), Status::Affirming, Status::Contraindicated)
+    );
+    assert_eq!(
+        svc.latest(&d.id).await.unwrap().unwrap().status,
+        Status::Contraindicated
+    );
 
     // Nonce store semantics, directly.
     let ch = Challenge::new(d.id.clone(), now(), std::time::Duration::from_secs(60)).unwrap();
     store.insert(&ch).await.unwrap();
-    assert!(matches!(store.consume(&ch.nonce, at(NOW_SECS + 61)).await.unwrap(), NonceOutcome::Expired(_)));
+    assert!(matches!(
+        store.consume(&ch.nonce, at(NOW_SECS + 61)).await.unwrap(),
+        NonceOutcome::Expired(_)
+    ));
     let ch = Challenge::new(d.id.clone(), now(), std::time::Duration::from_secs(60)).unwrap();
     store.insert(&ch).await.unwrap();
     // Concurrent consumers: exactly one wins.
-    let (a, b2) = tokio::join!(store.consume(&ch.nonce, now()), store.consume(&ch.nonce, now()));
+    let (a, b2) = tokio::join!(
+        store.consume(&ch.nonce, now()),
+        store.consume(&ch.nonce, now())
+    );
     let fresh = [a.unwrap(), b2.unwrap()]
         .into_iter()
         .filter(|o| matches!(o, NonceOutcome::Fresh(_)))
         .count();
     assert_eq!(fresh, 1);
-    assert!(matches!(store.consume(&ch.nonce, now()).await.unwrap(), NonceOutcome::AlreadyUsed(_)));
+    assert!(matches!(
+        store.consume(&ch.nonce, now()).await.unwrap(),
+        NonceOutcome::AlreadyUsed(_)
+    ));
     let unknown = smtrust_attest::Nonce::generate().unwrap();
-    assert_eq!(store.consume(&unknown, now()).await.unwrap(), NonceOutcome::Unknown);
+    assert_eq!(
+        store.consume(&unknown, now()).await.unwrap(),
+        NonceOutcome::Unknown
+    );
     let _ = ResultStore::latest(&store, &d.id).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_service_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("attest.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("attest.db").display()
+    );
     exercise(&url).await;
 }
 
