@@ -181,7 +181,7 @@ impl Appraiser {
                     .verifying_key(CertId)
                     .and_then(|vk| vk.verify(&ev.signing_input, &ev.signature))
                     .is_ok();
-                if !leaf.san_uris.iter().any(|u| *u == san) {
+                if !leaf.san_uris.contains(&san) {
                     c.reasons.push(Reason::DeviceIdMismatch);
                     worsen(&mut c.vector.instance_identity, claim::CONTRAINDICATED);
                 }

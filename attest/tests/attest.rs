@@ -1,5 +1,9 @@
 //! Integration tests for smtrust-attest: one binary, one module per concern.
 #![allow(unreachable_pub)] // test-only modules share helpers with `pub`
+#![allow(
+    clippy::unwrap_used,
+    reason = "test fixtures: a failure is a failed test"
+)]
 
 #[path = "attest/pki.rs"]
 mod pki;
