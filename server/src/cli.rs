@@ -1,5 +1,7 @@
 //! The command line: global options and the top-level commands. One module per noun under `cli/`.
 
+pub(crate) mod factory;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,10 +31,13 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the whole trust path on embedded defaults and print what each phase did and how fast.
     Demo(crate::demo::DemoArgs),
+    /// Factory provisioning: bulk device identities that survive crashes.
+    Factory(crate::cli::factory::FactoryArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => crate::demo::run(&args, cli.json),
+        Command::Factory(args) => factory::run(&args, cli.data_dir.as_deref(), cli.json),
     }
 }

@@ -1,0 +1,349 @@
+//! The batch journal: two tables of the factory's own (created here at open, so the CA store's migrations
+//! stay untouched) in the CA's SQLite database. Every state change of a chunk is one transaction.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
+
+use super::FactoryError;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS factory_batches (
+    id TEXT PRIMARY KEY,
+    issuer TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('issuing', 'done'))
+);
+CREATE TABLE IF NOT EXISTS factory_items (
+    batch_id TEXT NOT NULL REFERENCES factory_batches(id),
+    seq INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    device_id TEXT,
+    issuer TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'issued', 'refused')),
+    reason TEXT,
+    serial TEXT UNIQUE,
+    payload BLOB,
+    cert BLOB,
+    PRIMARY KEY (batch_id, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS factory_items_one_per_device
+    ON factory_items (issuer, device_id) WHERE state <> 'refused';
+CREATE INDEX IF NOT EXISTS factory_items_pending ON factory_items (batch_id, state, seq);
+CREATE TABLE IF NOT EXISTS factory_burned_serials (
+    serial TEXT PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    seq INTEGER NOT NULL
+);
+";
+
+/// A device waiting to be issued.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) seq: i64,
+    pub(crate) device_id: String,
+    pub(crate) serial: String,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// One row of the journal as the report reads it.
+#[derive(Debug)]
+pub(crate) struct Item {
+    pub(crate) seq: i64,
+    pub(crate) source: String,
+    pub(crate) device_id: Option<String>,
+    pub(crate) state: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) serial: Option<String>,
+    pub(crate) cert: Option<Vec<u8>>,
+}
+
+/// What a worker did with a pending device.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Issued { seq: i64, cert: Vec<u8> },
+    Refused { seq: i64, reason: String },
+}
+
+/// A row to insert when the batch is planned.
+#[derive(Debug)]
+pub(crate) struct NewItem {
+    pub(crate) source: String,
+    pub(crate) device_id: Option<String>,
+    pub(crate) refused: Option<String>,
+    pub(crate) serial: Option<String>,
+    pub(crate) payload: Option<Vec<u8>>,
+}
+
+/// The journal: a SQLite connection driven by a private single-thread runtime (callers are sync).
+pub(crate) struct Journal {
+    rt: tokio::runtime::Runtime,
+    conn: SqliteConnection,
+}
+
+impl Journal {
+    pub(crate) fn open(path: &Path) -> Result<Self, FactoryError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(super::io_err(path))?;
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed chunk survives power loss, not only kill -9.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let mut conn = rt.block_on(opts.connect())?;
+        rt.block_on(sqlx::raw_sql(SCHEMA).execute(&mut conn))?;
+        Ok(Self { rt, conn })
+    }
+
+    /// (issuer, params JSON, state) of a batch.
+    pub(crate) fn batch(&mut self, id: &str) -> Result<Option<(String, String, String)>, FactoryError> {
+        let row = self.rt.block_on(
+            sqlx::query("SELECT issuer, params, state FROM factory_batches WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut self.conn),
+        )?;
+        Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    /// Devices this issuer already holds (issued or pending, any batch): device id → batch id.
+    pub(crate) fn held_devices(&mut self, issuer: &str) -> Result<HashMap<String, String>, FactoryError> {
+        let rows = self.rt.block_on(
+            sqlx::query(
+                "SELECT device_id, batch_id FROM factory_items WHERE issuer = ? AND state <> 'refused'",
+            )
+            .bind(issuer)
+            .fetch_all(&mut self.conn),
+        )?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Create the batch and all its rows in one transaction: either the whole plan exists or none of it.
+    pub(crate) fn create(
+        &mut self,
+        id: &str,
+        issuer: &str,
+        params: &str,
+        items: Vec<NewItem>,
+    ) -> Result<(), FactoryError> {
+        self.rt.block_on(async {
+            let mut tx = self.conn.begin().await?;
+            sqlx::query("INSERT INTO factory_batches (id, issuer, params, state) VALUES (?, ?, ?, 'issuing')")
+                .bind(id)
+                .bind(issuer)
+                .bind(params)
+                .execute(&mut *tx)
+                .await?;
+            for (seq, it) in items.into_iter().enumerate() {
+                let state = if it.refused.is_some() { "refused" } else { "pending" };
+                sqlx::query(
+                    "INSERT INTO factory_items (batch_id, seq, source, device_id, issuer, state, reason, serial, payload)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                .bind(it.source)
+                .bind(it.device_id)
+                .bind(issuer)
+                .bind(state)
+                .bind(it.refused)
+                .bind(it.serial)
+                .bind(it.payload)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    pub(crate) fn pending(&mut self, id: &str, limit: usize) -> Result<Vec<Pending>, FactoryError> {
+        let rows = self.rt.block_on(
+            sqlx::query(
+                "SELECT seq, device_id, serial, payload FROM factory_items
+                 WHERE batch_id = ? AND state = 'pending' ORDER BY seq LIMIT ?",
+            )
+            .bind(id)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut self.conn),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Pending {
+                seq: r.get(0),
+                device_id: r.get(1),
+                serial: r.get(2),
+                payload: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Record a chunk's outcomes in one transaction. Refused rows give up their reserved serial (never signed).
+    pub(crate) fn commit(&mut self, id: &str, outcomes: &[Outcome]) -> Result<(), FactoryError> {
+        self.rt.block_on(async {
+            let mut tx = self.conn.begin().await?;
+            for o in outcomes {
+                match o {
+                    Outcome::Issued { seq, cert } => {
+                        sqlx::query(
+                            "UPDATE factory_items SET state = 'issued', cert = ?, payload = NULL
+                             WHERE batch_id = ? AND seq = ? AND state = 'pending'",
+                        )
+                        .bind(cert.as_slice())
+                        .bind(id)
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Outcome::Refused { seq, reason } => {
+                        sqlx::query(
+                            "UPDATE factory_items SET state = 'refused', reason = ?, serial = NULL, payload = NULL
+                             WHERE batch_id = ? AND seq = ? AND state = 'pending'",
+                        )
+                        .bind(reason)
+                        .bind(id)
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// After a crash: give every still-pending device a fresh serial and burn the old one, since a worker
+    /// may have signed a certificate with it that never reached the output.
+    pub(crate) fn reserve_again(
+        &mut self,
+        id: &str,
+        fresh: &mut dyn FnMut() -> Result<String, FactoryError>,
+    ) -> Result<usize, FactoryError> {
+        let rows = self.rt.block_on(
+            sqlx::query("SELECT seq, serial FROM factory_items WHERE batch_id = ? AND state = 'pending'")
+                .bind(id)
+                .fetch_all(&mut self.conn),
+        )?;
+        let mut updates = Vec::with_capacity(rows.len());
+        for r in &rows {
+            updates.push((r.get::<i64, _>(0), r.get::<String, _>(1), fresh()?));
+        }
+        self.rt.block_on(async {
+            let mut tx = self.conn.begin().await?;
+            for (seq, old, new) in &updates {
+                sqlx::query("INSERT INTO factory_burned_serials (serial, batch_id, seq) VALUES (?, ?, ?)")
+                    .bind(old)
+                    .bind(id)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE factory_items SET serial = ? WHERE batch_id = ? AND seq = ?")
+                    .bind(new)
+                    .bind(id)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(updates.len())
+    }
+
+    pub(crate) fn items(&mut self, id: &str) -> Result<Vec<Item>, FactoryError> {
+        let rows = self.rt.block_on(
+            sqlx::query(
+                "SELECT seq, source, device_id, state, reason, serial, cert FROM factory_items
+                 WHERE batch_id = ? ORDER BY seq",
+            )
+            .bind(id)
+            .fetch_all(&mut self.conn),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Item {
+                seq: r.get(0),
+                source: r.get(1),
+                device_id: r.get(2),
+                state: r.get(3),
+                reason: r.get(4),
+                serial: r.get(5),
+                cert: r.get(6),
+            })
+            .collect())
+    }
+
+    pub(crate) fn finish(&mut self, id: &str) -> Result<(), FactoryError> {
+        self.rt.block_on(
+            sqlx::query("UPDATE factory_batches SET state = 'done' WHERE id = ?")
+                .bind(id)
+                .execute(&mut self.conn),
+        )?;
+        Ok(())
+    }
+}
+
+/// Everything the journal holds, for audits and the crash test's invariant checks.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct JournalDump {
+    /// `(batch id, state)`.
+    pub batches: Vec<(String, String)>,
+    /// Every device row of every batch.
+    pub items: Vec<DumpItem>,
+    /// Serials reserved, possibly signed, never published (replaced at a resume).
+    pub burned: Vec<String>,
+}
+
+/// One journal row.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DumpItem {
+    /// The batch.
+    pub batch_id: String,
+    /// The device id, if the line had one.
+    pub device_id: Option<String>,
+    /// `pending`, `issued` or `refused`.
+    pub state: String,
+    /// The reserved serial (hex), if any.
+    pub serial: Option<String>,
+    /// The issued certificate, DER.
+    pub cert: Option<Vec<u8>>,
+}
+
+/// Read the whole journal at `db` (read-only use; opens like [`Journal::open`]).
+pub fn dump(db: &Path) -> Result<JournalDump, FactoryError> {
+    let mut j = Journal::open(db)?;
+    let batches = j
+        .rt
+        .block_on(sqlx::query("SELECT id, state FROM factory_batches").fetch_all(&mut j.conn))?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let items = j
+        .rt
+        .block_on(
+            sqlx::query("SELECT batch_id, device_id, state, serial, cert FROM factory_items ORDER BY batch_id, seq")
+                .fetch_all(&mut j.conn),
+        )?
+        .into_iter()
+        .map(|r| DumpItem {
+            batch_id: r.get(0),
+            device_id: r.get(1),
+            state: r.get(2),
+            serial: r.get(3),
+            cert: r.get(4),
+        })
+        .collect();
+    let burned = j
+        .rt
+        .block_on(sqlx::query("SELECT serial FROM factory_burned_serials").fetch_all(&mut j.conn))?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(JournalDump { batches, items, burned })
+}
