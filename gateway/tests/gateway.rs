@@ -1,0 +1,9 @@
+//! Gateway integration tests over real loopback sockets: one binary, one module per concern.
+#![allow(clippy::unwrap_used, clippy::panic, missing_docs, unreachable_pub)]
+
+#[path = "gateway/mqtt.rs"]
+mod mqtt;
+#[path = "gateway/pki.rs"]
+mod pki;
+#[path = "gateway/tcp.rs"]
+mod tcp;
