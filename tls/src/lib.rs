@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod accept;
+mod compat;
 mod config;
 mod error;
 mod hash;
@@ -16,6 +17,7 @@ pub mod verify;
 
 // The public interface is:
 pub use accept::{DualConfig, Refused, Stack, international_server_config, offers_sm};
+pub use compat::StripMiddleboxCcs;
 pub use config::{
     ClientAuth, Credentials, Resumption, SM_SUITES, check_sm_coupling, client_config, client_config_with_suites,
     server_config, server_config_with_suites,
