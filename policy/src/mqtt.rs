@@ -3,6 +3,8 @@
 
 pub mod topic;
 
+pub(crate) mod trie;
+
 pub use topic::{
     FilterLevel, MAX_TOPIC_LEN, TopicError, TopicFilter, TopicName, includes, matches, overlaps,
 };

@@ -242,7 +242,10 @@ fn all_level_lists(alphabet: &[&str], max_levels: usize) -> Vec<Vec<String>> {
 /// Every topic with 1..=max_levels levels over `alphabet` (the empty string is not a topic).
 fn all_topics(alphabet: &[&str], max_levels: usize) -> Vec<String> {
     let all = all_level_lists(alphabet, max_levels);
-    all.into_iter().map(|l| l.join("/")).filter(|t| !t.is_empty()).collect()
+    all.into_iter()
+        .map(|l| l.join("/"))
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 /// Every filter with 1..=max_levels levels over `literals`, `+`, and `#` as the last level.
