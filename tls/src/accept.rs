@@ -66,15 +66,28 @@ impl DualConfig {
     /// Turn an accepted ClientHello into a connection with the chosen config.
     pub fn accept(&self, accepted: Accepted) -> Result<(Stack, ServerConnection), Box<Refused>> {
         match self.choose(&accepted.client_hello()) {
-            Ok((stack, cfg)) => accepted
-                .into_connection(cfg)
-                .map(|c| (stack, c))
-                .map_err(|(e, alert)| Box::new(Refused { error: e.into(), alert: Some(alert) })),
+            Ok((stack, cfg)) => {
+                accepted
+                    .into_connection(cfg)
+                    .map(|c| (stack, c))
+                    .map_err(|(e, alert)| {
+                        Box::new(Refused {
+                            error: e.into(),
+                            alert: Some(alert),
+                        })
+                    })
+            }
             Err(refusal) => {
                 tracing::debug!(%refusal, "ClientHello refused");
                 // The SM-only config has nothing in common with this client: rustls writes the right alert.
-                let alert = accepted.into_connection(Arc::clone(&self.sm)).err().map(|(_, a)| a);
-                Err(Box::new(Refused { error: refusal.into(), alert }))
+                let alert = accepted
+                    .into_connection(Arc::clone(&self.sm))
+                    .err()
+                    .map(|(_, a)| a);
+                Err(Box::new(Refused {
+                    error: refusal.into(),
+                    alert,
+                }))
             }
         }
     }
@@ -86,8 +99,10 @@ pub fn international_server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<ServerConfig, Error> {
-    Ok(ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?)
+    Ok(
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?,
+    )
 }

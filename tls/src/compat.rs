@@ -22,7 +22,10 @@ const HEADER: usize = 5;
 impl<W: Write> StripMiddleboxCcs<W> {
     /// Wrap the transport.
     pub fn new(inner: W) -> Self {
-        Self { inner, pending: Vec::new() }
+        Self {
+            inner,
+            pending: Vec::new(),
+        }
     }
 
     /// The transport.
@@ -35,7 +38,9 @@ impl<W: Write> StripMiddleboxCcs<W> {
         let mut at = 0;
         while let Some(hdr) = self.pending.get(at..at + HEADER) {
             let len = usize::from(u16::from_be_bytes([hdr[3], hdr[4]]));
-            let Some(record) = self.pending.get(at..at + HEADER + len) else { break };
+            let Some(record) = self.pending.get(at..at + HEADER + len) else {
+                break;
+            };
             if record != CCS_RECORD {
                 self.inner.write_all(record)?;
             }

@@ -30,7 +30,10 @@ pub struct Credentials {
 impl Credentials {
     /// `chain` starts with the end-entity certificate; GmSSL peers accept the leaf alone best (peers.md).
     /// Fails if the signer's key is not the certificate's.
-    pub fn new(signer: Arc<dyn Sm2Signer<Tls13Id>>, chain: Vec<CertificateDer<'static>>) -> Result<Self, Error> {
+    pub fn new(
+        signer: Arc<dyn Sm2Signer<Tls13Id>>,
+        chain: Vec<CertificateDer<'static>>,
+    ) -> Result<Self, Error> {
         if chain.is_empty() {
             return Err(ConfigError::EmptyChain.into());
         }
@@ -74,7 +77,9 @@ pub enum Resumption {
 
 impl Default for Resumption {
     fn default() -> Self {
-        Resumption::Tickets { lifetime_secs: 6 * 3600 }
+        Resumption::Tickets {
+            lifetime_secs: 6 * 3600,
+        }
     }
 }
 
@@ -92,26 +97,45 @@ fn sm_provider(suites: &[SupportedCipherSuite]) -> Result<Arc<CryptoProvider>, E
 pub fn check_sm_coupling(p: &CryptoProvider) -> Result<(), ConfigError> {
     let has_sm = p.cipher_suites.iter().any(|s| is_sm_suite(s.suite()));
     if !has_sm {
-        return Err(ConfigError::SmCouplingBroken { found: "no SM suite".into() });
+        return Err(ConfigError::SmCouplingBroken {
+            found: "no SM suite".into(),
+        });
     }
     if let Some(s) = p.cipher_suites.iter().find(|s| !is_sm_suite(s.suite())) {
-        return Err(ConfigError::SmCouplingBroken { found: format!("suite {:?}", s.suite()) });
+        return Err(ConfigError::SmCouplingBroken {
+            found: format!("suite {:?}", s.suite()),
+        });
     }
     if let Some(g) = p.kx_groups.iter().find(|g| g.name() != CURVE_SM2) {
-        return Err(ConfigError::SmCouplingBroken { found: format!("group {:?}", g.name()) });
+        return Err(ConfigError::SmCouplingBroken {
+            found: format!("group {:?}", g.name()),
+        });
     }
     if p.kx_groups.is_empty() {
-        return Err(ConfigError::SmCouplingBroken { found: "no key exchange group".into() });
+        return Err(ConfigError::SmCouplingBroken {
+            found: "no key exchange group".into(),
+        });
     }
-    if let Some((s, _)) = p.signature_verification_algorithms.mapping.iter().find(|(s, _)| *s != SM2SIG_SM3) {
-        return Err(ConfigError::SmCouplingBroken { found: format!("signature scheme {s:?}") });
+    if let Some((s, _)) = p
+        .signature_verification_algorithms
+        .mapping
+        .iter()
+        .find(|(s, _)| *s != SM2SIG_SM3)
+    {
+        return Err(ConfigError::SmCouplingBroken {
+            found: format!("signature scheme {s:?}"),
+        });
     }
     Ok(())
 }
 
 /// A TLS 1.3-SM server with both suites (GCM preferred): our credentials, the client-auth policy, the
 /// resumption mode.
-pub fn server_config(creds: &Credentials, client_auth: ClientAuth, resumption: Resumption) -> Result<ServerConfig, Error> {
+pub fn server_config(
+    creds: &Credentials,
+    client_auth: ClientAuth,
+    resumption: Resumption,
+) -> Result<ServerConfig, Error> {
     server_config_with_suites(creds, client_auth, resumption, &SM_SUITES)
 }
 
@@ -122,16 +146,25 @@ pub fn server_config_with_suites(
     resumption: Resumption,
     suites: &[SupportedCipherSuite],
 ) -> Result<ServerConfig, Error> {
-    let builder = ServerConfig::builder_with_provider(sm_provider(suites)?).with_protocol_versions(&[&TLS13])?;
+    let builder = ServerConfig::builder_with_provider(sm_provider(suites)?)
+        .with_protocol_versions(&[&TLS13])?;
     let builder = match client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
-        ClientAuth::Required(chain) => builder.with_client_cert_verifier(Arc::new(SmClientVerifier::new(chain, true))),
-        ClientAuth::Optional(chain) => builder.with_client_cert_verifier(Arc::new(SmClientVerifier::new(chain, false))),
+        ClientAuth::Required(chain) => {
+            builder.with_client_cert_verifier(Arc::new(SmClientVerifier::new(chain, true)))
+        }
+        ClientAuth::Optional(chain) => {
+            builder.with_client_cert_verifier(Arc::new(SmClientVerifier::new(chain, false)))
+        }
     };
-    let mut cfg = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(&creds.key))));
+    let mut cfg =
+        builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(&creds.key))));
     match resumption {
         Resumption::Tickets { lifetime_secs } => {
-            cfg.ticketer = Arc::new(rustls::ticketer::TicketRotator::new(lifetime_secs, Sm4Ticketer::generate)?);
+            cfg.ticketer = Arc::new(rustls::ticketer::TicketRotator::new(
+                lifetime_secs,
+                Sm4Ticketer::generate,
+            )?);
             cfg.send_tls13_tickets = 2;
         }
         Resumption::Stateful { capacity } => {
@@ -148,7 +181,10 @@ pub fn server_config_with_suites(
 
 /// A TLS 1.3-SM client with both suites (GCM preferred) that verifies servers with `server` and presents
 /// `creds` when asked.
-pub fn client_config(server: Sm2ChainVerifier, creds: Option<&Credentials>) -> Result<ClientConfig, Error> {
+pub fn client_config(
+    server: Sm2ChainVerifier,
+    creds: Option<&Credentials>,
+) -> Result<ClientConfig, Error> {
     client_config_with_suites(server, creds, &SM_SUITES)
 }
 
@@ -163,7 +199,9 @@ pub fn client_config_with_suites(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(SmServerVerifier::new(server)));
     Ok(match creds {
-        Some(c) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(&c.key)))),
+        Some(c) => {
+            builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(&c.key))))
+        }
         None => builder.with_no_client_auth(),
     })
 }
@@ -186,7 +224,10 @@ const TICKET_AAD: &[u8] = b"smtrust-tls ticket v1";
 impl Sm4Ticketer {
     fn generate() -> Result<Box<dyn ProducesTickets>, rustls::crypto::GetRandomFailed> {
         let key = Sm4Key::generate().map_err(|_| rustls::crypto::GetRandomFailed)?;
-        Ok(Box::new(Self { key, lifetime: 6 * 3600 }))
+        Ok(Box::new(Self {
+            key,
+            lifetime: 6 * 3600,
+        }))
     }
 }
 

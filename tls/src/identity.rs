@@ -28,8 +28,16 @@ impl DeviceId {
     pub fn new(id: &str) -> Result<Self, IdentityError> {
         let ok = !id.is_empty()
             && id.len() <= MAX_DEVICE_ID_LEN
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok { Ok(Self(id.to_owned())) } else { Err(IdentityError::InvalidDeviceId(id.chars().take(MAX_DEVICE_ID_LEN).collect())) }
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(IdentityError::InvalidDeviceId(
+                id.chars().take(MAX_DEVICE_ID_LEN).collect(),
+            ))
+        }
     }
 
     /// The id.
@@ -93,20 +101,30 @@ impl DeviceIdentity {
         let mut uri_id = None;
         if let Some((_, san)) = tbs.get_extension::<SubjectAltName>().map_err(der_err)? {
             for name in &san.0 {
-                if let GeneralName::UniformResourceIdentifier(uri) = name {
-                    if let Some(id) = uri.as_str().strip_prefix(DEVICE_URN_PREFIX) {
-                        if uri_id.is_some() {
-                            return Err(IdentityError::Conflicting { first: uri_id.unwrap_or_default(), second: id.to_owned() });
-                        }
-                        uri_id = Some(id.to_owned());
-                    }
+                let GeneralName::UniformResourceIdentifier(uri) = name else {
+                    continue;
+                };
+                let Some(id) = uri.as_str().strip_prefix(DEVICE_URN_PREFIX) else {
+                    continue;
+                };
+                if let Some(first) = uri_id {
+                    return Err(IdentityError::Conflicting {
+                        first,
+                        second: id.to_owned(),
+                    });
                 }
+                uri_id = Some(id.to_owned());
             }
         }
         let serial_attr = directory_string(tbs.subject(), rfc4519::SERIAL_NUMBER);
         let cn = directory_string(tbs.subject(), rfc4519::COMMON_NAME);
         let id = match (uri_id, serial_attr) {
-            (Some(u), Some(s)) if u != s => return Err(IdentityError::Conflicting { first: u, second: s }),
+            (Some(u), Some(s)) if u != s => {
+                return Err(IdentityError::Conflicting {
+                    first: u,
+                    second: s,
+                });
+            }
             (Some(u), _) => u,
             (None, Some(s)) => s,
             (None, None) => cn.ok_or(IdentityError::NoDeviceId)?,
@@ -128,7 +146,10 @@ impl DeviceIdentity {
         if conn.is_handshaking() {
             return Err(IdentityError::NoPeerCertificate);
         }
-        let cert = conn.peer_certificates().and_then(|c| c.first()).ok_or(IdentityError::NoPeerCertificate)?;
+        let cert = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or(IdentityError::NoPeerCertificate)?;
         Self::from_certificate(cert)
     }
 
@@ -139,12 +160,17 @@ impl DeviceIdentity {
 }
 
 /// The first attribute `oid` of `name` as text, if it is a string type.
-fn directory_string(name: &x509_cert::name::Name, oid: der::asn1::ObjectIdentifier) -> Option<String> {
+fn directory_string(
+    name: &x509_cert::name::Name,
+    oid: der::asn1::ObjectIdentifier,
+) -> Option<String> {
     let atv = name.iter().find(|a| a.oid == oid)?;
     use der::{Tag, Tagged};
     match atv.value.tag() {
         Tag::Utf8String | Tag::PrintableString | Tag::Ia5String => {
-            std::str::from_utf8(atv.value.value()).ok().map(str::to_owned)
+            std::str::from_utf8(atv.value.value())
+                .ok()
+                .map(str::to_owned)
         }
         _ => None,
     }

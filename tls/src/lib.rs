@@ -19,17 +19,22 @@ pub mod verify;
 pub use accept::{DualConfig, Refused, Stack, international_server_config, offers_sm};
 pub use compat::StripMiddleboxCcs;
 pub use config::{
-    ClientAuth, Credentials, Resumption, SM_SUITES, check_sm_coupling, client_config, client_config_with_suites,
-    server_config, server_config_with_suites,
+    ClientAuth, Credentials, Resumption, SM_SUITES, check_sm_coupling, client_config,
+    client_config_with_suites, server_config, server_config_with_suites,
 };
 pub use error::{ConfigError, Error, IdentityError, Refusal};
-pub use identity::{DEVICE_URN_PREFIX, DeviceId, DeviceIdentity, MAX_DEVICE_ID_LEN, Sm3Fingerprint};
+pub use identity::{
+    DEVICE_URN_PREFIX, DeviceId, DeviceIdentity, MAX_DEVICE_ID_LEN, Sm3Fingerprint,
+};
 pub use kx::CURVE_SM2;
 pub use sign::{SM2SIG_SM3, Sm2TlsKey};
 pub use sniff::{Protocol, SNIFF_LEN, SniffError, sniff};
-pub use tls13::{TLS_SM4_CCM_SM3, TLS_SM4_CCM_SM3_ID, TLS_SM4_GCM_SM3, TLS_SM4_GCM_SM3_ID, is_sm_suite};
+pub use tls13::{
+    TLS_SM4_CCM_SM3, TLS_SM4_CCM_SM3_ID, TLS_SM4_GCM_SM3, TLS_SM4_GCM_SM3_ID, is_sm_suite,
+};
 pub use verify::{
-    CertRef, Purpose, RevocationCheck, RevocationStatus, RevokedSet, Sm2ChainVerifier, TrustRoots, UnknownStatus,
+    CertRef, Purpose, RevocationCheck, RevocationStatus, RevokedSet, Sm2ChainVerifier, TrustRoots,
+    UnknownStatus,
 };
 
 use rustls::crypto::CryptoProvider;

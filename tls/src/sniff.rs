@@ -41,12 +41,17 @@ const MAX_RECORD: u16 = (1 << 14) + 256;
 
 /// Classify the first bytes a client sent. Never consumes: the caller replays the bytes into the chosen stack.
 pub fn sniff(first: &[u8]) -> Result<Protocol, SniffError> {
-    let Some(&[content_type, major, minor, len_hi, len_lo, msg_type]) = first.first_chunk::<SNIFF_LEN>() else {
+    let Some(&[content_type, major, minor, len_hi, len_lo, msg_type]) =
+        first.first_chunk::<SNIFF_LEN>()
+    else {
         return Err(SniffError::Incomplete { needed: SNIFF_LEN });
     };
     let version = u16::from_be_bytes([major, minor]);
     let len = u16::from_be_bytes([len_hi, len_lo]);
-    let not = SniffError::NotClientHello { content_type, version };
+    let not = SniffError::NotClientHello {
+        content_type,
+        version,
+    };
     if content_type != HANDSHAKE || msg_type != CLIENT_HELLO || len == 0 || len > MAX_RECORD {
         return Err(not);
     }

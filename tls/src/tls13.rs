@@ -2,16 +2,16 @@
 //! protection (12-byte nonces, 16-byte tags, RFC 8446 §5.2 record layout) and HKDF over HMAC-SM3.
 
 use aead::{AeadInOut, KeyInit};
+use rustls::crypto::CipherSuiteCommon;
 use rustls::crypto::cipher::{
     AeadKey, InboundOpaqueMessage, InboundPlainMessage, Iv, MessageDecrypter, MessageEncrypter,
     NONCE_LEN, Nonce, OutboundOpaqueMessage, OutboundPlainMessage, PrefixedPayload,
     Tls13AeadAlgorithm, UnsupportedOperationError, make_tls13_aad,
 };
 use rustls::crypto::tls13::HkdfUsingHmac;
-use rustls::crypto::CipherSuiteCommon;
 use rustls::{
-    CipherSuite, ConnectionTrafficSecrets, ContentType, Error, ProtocolVersion, SupportedCipherSuite,
-    Tls13CipherSuite,
+    CipherSuite, ConnectionTrafficSecrets, ContentType, Error, ProtocolVersion,
+    SupportedCipherSuite, Tls13CipherSuite,
 };
 use smtrust_crypto::sm4::{KEY_LEN, Sm4Ccm, Sm4Gcm, TAG_LEN};
 
@@ -73,17 +73,19 @@ enum Keyed {
 
 impl Keyed {
     fn new(alg: &Sm4Aead, key: &AeadKey) -> Result<Self, Error> {
-        let k: [u8; KEY_LEN] = key
-            .as_ref()
-            .try_into()
-            .map_err(|_| Error::EncryptError)?;
+        let k: [u8; KEY_LEN] = key.as_ref().try_into().map_err(|_| Error::EncryptError)?;
         Ok(match alg {
             Sm4Aead::Gcm => Keyed::Gcm(Box::new(Sm4Gcm::new(&k.into()))),
             Sm4Aead::Ccm => Keyed::Ccm(Box::new(Sm4Ccm::new(&k.into()))),
         })
     }
 
-    fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
         let n = (*nonce).into();
         let tag = match self {
             Keyed::Gcm(c) => c.encrypt_inout_detached(&n, aad, buf.into()),
@@ -92,7 +94,13 @@ impl Keyed {
         tag.map(Into::into).map_err(|_| Error::EncryptError)
     }
 
-    fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> Result<(), Error> {
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), Error> {
         let n = (*nonce).into();
         let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| Error::DecryptError)?;
         let tag = tag.into();
@@ -108,7 +116,11 @@ impl Keyed {
 struct Broken;
 
 impl MessageEncrypter for Broken {
-    fn encrypt(&mut self, _: OutboundPlainMessage<'_>, _: u64) -> Result<OutboundOpaqueMessage, Error> {
+    fn encrypt(
+        &mut self,
+        _: OutboundPlainMessage<'_>,
+        _: u64,
+    ) -> Result<OutboundOpaqueMessage, Error> {
         Err(Error::EncryptError)
     }
     fn encrypted_payload_len(&self, payload_len: usize) -> usize {
@@ -117,7 +129,11 @@ impl MessageEncrypter for Broken {
 }
 
 impl MessageDecrypter for Broken {
-    fn decrypt<'a>(&mut self, _: InboundOpaqueMessage<'a>, _: u64) -> Result<InboundPlainMessage<'a>, Error> {
+    fn decrypt<'a>(
+        &mut self,
+        _: InboundOpaqueMessage<'a>,
+        _: u64,
+    ) -> Result<InboundPlainMessage<'a>, Error> {
         Err(Error::DecryptError)
     }
 }
@@ -157,7 +173,11 @@ impl Tls13AeadAlgorithm for Sm4Aead {
 }
 
 impl MessageEncrypter for Sm4Record {
-    fn encrypt(&mut self, msg: OutboundPlainMessage<'_>, seq: u64) -> Result<OutboundOpaqueMessage, Error> {
+    fn encrypt(
+        &mut self,
+        msg: OutboundPlainMessage<'_>,
+        seq: u64,
+    ) -> Result<OutboundOpaqueMessage, Error> {
         // TLSInnerPlaintext = content || type (no padding), then the tag (RFC 8446 §5.2).
         let total_len = self.encrypted_payload_len(msg.payload.len());
         let mut payload = PrefixedPayload::with_capacity(total_len);

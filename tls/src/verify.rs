@@ -11,7 +11,9 @@ use std::sync::RwLock;
 
 use rustls::SignatureScheme;
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm, UnixTime};
+use rustls_pki_types::{
+    AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm, UnixTime,
+};
 use smtrust_crypto::sm2::{CertId, DistinguishingId, Sm2PublicKey, Tls13Id};
 
 use crate::sign::SM2SIG_SM3;
@@ -47,10 +49,18 @@ impl<I: DistinguishingId> fmt::Debug for Sm2Sm3<I> {
 }
 
 impl<I: DistinguishingId> SignatureVerificationAlgorithm for Sm2Sm3<I> {
-    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
         let pk = Sm2PublicKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
-        let vk = pk.verifying_key(self.id.clone()).map_err(|_| InvalidSignature)?;
-        vk.verify_der(message, signature).map_err(|_| InvalidSignature)
+        let vk = pk
+            .verifying_key(self.id.clone())
+            .map_err(|_| InvalidSignature)?;
+        vk.verify_der(message, signature)
+            .map_err(|_| InvalidSignature)
     }
 
     fn public_key_alg_id(&self) -> AlgorithmIdentifier {
@@ -62,12 +72,22 @@ impl<I: DistinguishingId> SignatureVerificationAlgorithm for Sm2Sm3<I> {
     }
 }
 
-static SM2_SM3_CERT: Sm2Sm3<CertId> = Sm2Sm3 { id: CertId, sig_alg: SIG_SM2_SM3 };
-static SM2_SM3_CERT_NULL: Sm2Sm3<CertId> = Sm2Sm3 { id: CertId, sig_alg: SIG_SM2_SM3_NULL };
-static SM2_SM3_TLS13: Sm2Sm3<Tls13Id> = Sm2Sm3 { id: Tls13Id, sig_alg: SIG_SM2_SM3 };
+static SM2_SM3_CERT: Sm2Sm3<CertId> = Sm2Sm3 {
+    id: CertId,
+    sig_alg: SIG_SM2_SM3,
+};
+static SM2_SM3_CERT_NULL: Sm2Sm3<CertId> = Sm2Sm3 {
+    id: CertId,
+    sig_alg: SIG_SM2_SM3_NULL,
+};
+static SM2_SM3_TLS13: Sm2Sm3<Tls13Id> = Sm2Sm3 {
+    id: Tls13Id,
+    sig_alg: SIG_SM2_SM3,
+};
 
 /// Algorithms for certificate chains (GM/T 0009 ID).
-pub(crate) static CHAIN_ALGS: &[&dyn SignatureVerificationAlgorithm] = &[&SM2_SM3_CERT, &SM2_SM3_CERT_NULL];
+pub(crate) static CHAIN_ALGS: &[&dyn SignatureVerificationAlgorithm] =
+    &[&SM2_SM3_CERT, &SM2_SM3_CERT_NULL];
 
 /// What the provider advertises: chains under the certificate ID, sm2sig_sm3 under the TLS 1.3 ID.
 pub static SM_ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
@@ -120,10 +140,13 @@ pub trait RevocationCheck: Send + Sync + fmt::Debug {
     fn status(&self, cert: &CertRef<'_>, now: UnixTime) -> RevocationStatus;
 }
 
+/// (issuer Name DER, serial without sign byte).
+type IssuerSerial = (Vec<u8>, Vec<u8>);
+
 /// A simple in-memory revocation set keyed by (issuer Name DER, serial): what a gateway keeps, fed by events.
 #[derive(Debug, Default)]
 pub struct RevokedSet {
-    entries: RwLock<HashMap<(Vec<u8>, Vec<u8>), RevocationStatus>>,
+    entries: RwLock<HashMap<IssuerSerial, RevocationStatus>>,
 }
 
 impl RevokedSet {
@@ -134,7 +157,10 @@ impl RevokedSet {
 
     /// Record `serial` of `issuer` (full Name DER) as revoked or suspended; `Good` removes it (unsuspend).
     pub fn set(&self, issuer: &[u8], serial: &[u8], status: RevocationStatus) {
-        let mut map = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (issuer.to_vec(), strip_sign_byte(serial).to_vec());
         if status == RevocationStatus::Good {
             map.remove(&key);
@@ -146,7 +172,10 @@ impl RevokedSet {
 
 impl RevocationCheck for RevokedSet {
     fn status(&self, cert: &CertRef<'_>, _now: UnixTime) -> RevocationStatus {
-        let map = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (cert.issuer.to_vec(), strip_sign_byte(cert.serial).to_vec());
         map.get(&key).copied().unwrap_or(RevocationStatus::Good)
     }

@@ -48,7 +48,10 @@ impl TrustRoots {
                 reason: "no trust anchors".into(),
             });
         }
-        let subjects = anchors.iter().map(|a| DistinguishedName::in_sequence(a.subject.as_ref())).collect();
+        let subjects = anchors
+            .iter()
+            .map(|a| DistinguishedName::in_sequence(a.subject.as_ref()))
+            .collect();
         Ok(Self { anchors, subjects })
     }
 
@@ -68,8 +71,16 @@ pub struct Sm2ChainVerifier {
 
 impl Sm2ChainVerifier {
     /// A verifier; `unknown` decides what a [`RevocationStatus::Unknown`] answer means.
-    pub fn new(roots: TrustRoots, revocation: Arc<dyn RevocationCheck>, unknown: UnknownStatus) -> Self {
-        Self { roots: Arc::new(roots), revocation, unknown }
+    pub fn new(
+        roots: TrustRoots,
+        revocation: Arc<dyn RevocationCheck>,
+        unknown: UnknownStatus,
+    ) -> Self {
+        Self {
+            roots: Arc::new(roots),
+            revocation,
+            unknown,
+        }
     }
 
     /// The roots.
@@ -87,27 +98,48 @@ impl Sm2ChainVerifier {
         server_name: Option<&ServerName<'_>>,
         now: UnixTime,
     ) -> Result<(), Refusal> {
-        let ee = EndEntityCert::try_from(end_entity).map_err(|e| Refusal::BadCertificate(format!("{e:?}")))?;
+        let ee = EndEntityCert::try_from(end_entity)
+            .map_err(|e| Refusal::BadCertificate(format!("{e:?}")))?;
         let usage = match purpose {
             Purpose::Server => KeyUsage::server_auth(),
             Purpose::Client => KeyUsage::client_auth(),
         };
         let path = ee
-            .verify_for_usage(CHAIN_ALGS, &self.roots.anchors, intermediates, now, usage, None, None)
+            .verify_for_usage(
+                CHAIN_ALGS,
+                &self.roots.anchors,
+                intermediates,
+                now,
+                usage,
+                None,
+                None,
+            )
             .map_err(|e| self.refusal(e, end_entity, intermediates))?;
         check_key_usage(end_entity)?;
         if let Some(name) = server_name {
-            ee.verify_is_valid_for_subject_name(name).map_err(|_| Refusal::NameMismatch)?;
+            ee.verify_is_valid_for_subject_name(name)
+                .map_err(|_| Refusal::NameMismatch)?;
         }
         // Revocation: the end entity, then each intermediate of the path that was actually built.
         let mut certs: Vec<(&[u8], &[u8])> = vec![(ee.serial(), ee.issuer())];
-        certs.extend(path.intermediate_certificates().map(|c| (c.serial(), c.issuer())));
+        certs.extend(
+            path.intermediate_certificates()
+                .map(|c| (c.serial(), c.issuer())),
+        );
         for (depth, (serial, issuer)) in certs.into_iter().enumerate() {
             let issuer = wrap_sequence(issuer);
-            let status = self.revocation.status(&CertRef { serial, issuer: &issuer, depth }, now);
+            let status = self.revocation.status(
+                &CertRef {
+                    serial,
+                    issuer: &issuer,
+                    depth,
+                },
+                now,
+            );
             let serial = hex::encode(serial);
             match (status, self.unknown) {
-                (RevocationStatus::Good, _) | (RevocationStatus::Unknown, UnknownStatus::Allow) => {}
+                (RevocationStatus::Good, _) | (RevocationStatus::Unknown, UnknownStatus::Allow) => {
+                }
                 (RevocationStatus::Revoked, _) => return Err(Refusal::Revoked { serial }),
                 (RevocationStatus::Suspended, _) => return Err(Refusal::Suspended { serial }),
                 (RevocationStatus::Unknown, UnknownStatus::Refuse) => {
@@ -118,7 +150,12 @@ impl Sm2ChainVerifier {
         Ok(())
     }
 
-    fn refusal(&self, e: webpki::Error, ee: &CertificateDer<'_>, inter: &[CertificateDer<'_>]) -> Refusal {
+    fn refusal(
+        &self,
+        e: webpki::Error,
+        ee: &CertificateDer<'_>,
+        inter: &[CertificateDer<'_>],
+    ) -> Refusal {
         use webpki::Error as W;
         match e {
             W::UnknownIssuer => Refusal::UnknownCa,
@@ -154,15 +191,25 @@ impl Sm2ChainVerifier {
                 continue;
             };
             for k in keys.iter().take(16) {
-                if k.verifying_key(CertId).and_then(|v| v.verify_der(parts.tbs, parts.signature)).is_ok() {
+                if k.verifying_key(CertId)
+                    .and_then(|v| v.verify_der(parts.tbs, parts.signature))
+                    .is_ok()
+                {
                     continue;
                 }
                 // Diagnosis only: the chain is already refused; this names why.
-                if smtrust_crypto::sm2::danger::verify_with_empty_id(k, parts.tbs, parts.signature).is_ok() {
+                if smtrust_crypto::sm2::danger::verify_with_empty_id(k, parts.tbs, parts.signature)
+                    .is_ok()
+                {
                     return Refusal::WrongDistinguishingId("certificate signed with the empty ID");
                 }
-                if k.verifying_key(Tls13Id).and_then(|v| v.verify_der(parts.tbs, parts.signature)).is_ok() {
-                    return Refusal::WrongDistinguishingId("certificate signed with the TLS 1.3 ID");
+                if k.verifying_key(Tls13Id)
+                    .and_then(|v| v.verify_der(parts.tbs, parts.signature))
+                    .is_ok()
+                {
+                    return Refusal::WrongDistinguishingId(
+                        "certificate signed with the TLS 1.3 ID",
+                    );
                 }
             }
         }
@@ -179,7 +226,8 @@ pub(crate) fn cert_key(cert: &CertificateDer<'_>) -> Option<Sm2PublicKey> {
 
 /// RFC 5280 §4.2.1.3: when KeyUsage is present, a TLS end entity needs digitalSignature. webpki does not look.
 fn check_key_usage(cert: &CertificateDer<'_>) -> Result<(), Refusal> {
-    let c = x509_cert::Certificate::from_der(cert.as_ref()).map_err(|e| Refusal::BadCertificate(e.to_string()))?;
+    let c = x509_cert::Certificate::from_der(cert.as_ref())
+        .map_err(|e| Refusal::BadCertificate(e.to_string()))?;
     let ku = c
         .tbs_certificate()
         .get_extension::<x509_cert::ext::pkix::KeyUsage>()

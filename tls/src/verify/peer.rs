@@ -4,7 +4,9 @@
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, PeerIncompatible, PeerMisbehaved, SignatureScheme};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, PeerIncompatible, PeerMisbehaved, SignatureScheme,
+};
 use smtrust_crypto::sm2::{CertId, Tls13Id};
 
 use super::chain::{Purpose, Sm2ChainVerifier, cert_key};
@@ -13,18 +15,28 @@ use crate::error::Refusal;
 use crate::sign::SM2SIG_SM3;
 
 /// Checks a CertificateVerify: sm2sig_sm3, the certificate's SM2 key, ID `TLSv1.3+GM+Cipher+Suite`.
-fn verify_cv(message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+fn verify_cv(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
     if dss.scheme != SM2SIG_SM3 {
         return Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
     }
-    let key = cert_key(cert).ok_or_else(|| Refusal::BadCertificate("end entity key is not SM2".into()))?;
+    let key = cert_key(cert)
+        .ok_or_else(|| Refusal::BadCertificate("end entity key is not SM2".into()))?;
     let sig = dss.signature();
-    let tls = key.verifying_key(Tls13Id).map_err(|_| Refusal::BadSignature)?;
+    let tls = key
+        .verifying_key(Tls13Id)
+        .map_err(|_| Refusal::BadSignature)?;
     if tls.verify_der(message, sig).is_ok() {
         return Ok(HandshakeSignatureValid::assertion());
     }
     // Name the common interop bug (libsmx and others sign CertificateVerify with the certificate ID).
-    let wrong_id = key.verifying_key(CertId).and_then(|v| v.verify_der(message, sig)).is_ok();
+    let wrong_id = key
+        .verifying_key(CertId)
+        .and_then(|v| v.verify_der(message, sig))
+        .is_ok();
     Err(if wrong_id {
         Refusal::WrongDistinguishingId("CertificateVerify signed with the certificate ID")
     } else {
@@ -56,7 +68,13 @@ impl ServerCertVerifier for SmServerVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         self.chain
-            .verify(end_entity, intermediates, Purpose::Server, Some(server_name), now)
+            .verify(
+                end_entity,
+                intermediates,
+                Purpose::Server,
+                Some(server_name),
+                now,
+            )
             .inspect_err(|r| tracing::debug!(refusal = %r, "server certificate refused"))?;
         Ok(ServerCertVerified::assertion())
     }

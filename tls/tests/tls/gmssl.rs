@@ -15,7 +15,13 @@ use crate::tongsuo::write_root;
 use crate::{DEVICE_ID, World};
 
 /// One connection: handshake (optionally without the dummy CCS), read a line, answer, close.
-fn serve_one(cfg: Arc<rustls::ServerConfig>, strip_ccs: bool) -> (u16, JoinHandle<Result<(String, Option<DeviceIdentity>), String>>) {
+fn serve_one(
+    cfg: Arc<rustls::ServerConfig>,
+    strip_ccs: bool,
+) -> (
+    u16,
+    JoinHandle<Result<(String, Option<DeviceIdentity>), String>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let h = std::thread::spawn(move || {
@@ -72,7 +78,11 @@ fn gmssl_key(dir: &std::path::Path, leaf: &crate::pki::Leaf) -> GmsslClientCert 
     )
     .unwrap();
     std::fs::write(&key, pem).unwrap();
-    GmsslClientCert { cert, key, pass: "test-pass".into() }
+    GmsslClientCert {
+        cert,
+        key,
+        pass: "test-pass".into(),
+    }
 }
 
 /// With the dummy CCS dropped, GmSSL derives the same handshake keys (curveSM2 ECDH, HKDF-SM3) and decrypts
@@ -88,15 +98,35 @@ fn gmssl_quirk_client_wants_one_handshake_message_per_record() {
     let root = write_root(dir.path(), "root", &w.root);
     let client_cert = gmssl_key(dir.path(), &w.device);
     let (port, h) = serve_one(w.server_config(true, Resumption::Off), true);
-    let out = gmssl_tls13_client(&g, port, &root, Some(&client_cert), b"ping-from-gmssl
-", Duration::from_millis(1000)).unwrap();
+    let out = gmssl_tls13_client(
+        &g,
+        port,
+        &root,
+        Some(&client_cert),
+        b"ping-from-gmssl
+",
+        Duration::from_millis(1000),
+    )
+    .unwrap();
     let served = h.join().unwrap();
     let text = out.combined();
-    assert!(text.contains("generate handshake secrets") && text.contains("recv {EncryptedExtensions}"), "{text}");
+    assert!(
+        text.contains("generate handshake secrets") && text.contains("recv {EncryptedExtensions}"),
+        "{text}"
+    );
     // Decryption succeeded (no bad_record_mac); the parse of the coalesced flight failed.
     assert!(!text.contains("tls13_record_decrypt"), "{text}");
-    assert!(text.contains("tls13_record_get_handshake_encrypted_extensions"), "{text}");
-    assert_eq!(served.unwrap_err(), format!("{:?}", rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure)));
+    assert!(
+        text.contains("tls13_record_get_handshake_encrypted_extensions"),
+        "{text}"
+    );
+    assert_eq!(
+        served.unwrap_err(),
+        format!(
+            "{:?}",
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure)
+        )
+    );
     let _ = DEVICE_ID;
 }
 
@@ -107,9 +137,20 @@ fn gmssl_quirk_client_aborts_on_the_middlebox_ccs() {
     let dir = temp_dir().unwrap();
     let root = write_root(dir.path(), "root", &w.root);
     let (port, h) = serve_one(w.server_config(false, Resumption::Off), false);
-    let out = gmssl_tls13_client(&g, port, &root, None, b"ping\n", Duration::from_millis(800)).unwrap();
+    let out =
+        gmssl_tls13_client(&g, port, &root, None, b"ping\n", Duration::from_millis(800)).unwrap();
     let r = h.join().unwrap();
-    assert!(r.is_err(), "GmSSL completed despite the CCS (quirk fixed?): {r:?}\n{}", out.combined());
+    assert!(
+        r.is_err(),
+        "GmSSL completed despite the CCS (quirk fixed?): {r:?}\n{}",
+        out.combined()
+    );
     // It never gets to EncryptedExtensions: the dummy CCS stops it right after ServerHello.
-    assert!(!out.combined().contains("recv {EncryptedExtensions}") || out.combined().contains("bad_record_mac") || out.combined().contains("tls13_record_decrypt"), "{}", out.combined());
+    assert!(
+        !out.combined().contains("recv {EncryptedExtensions}")
+            || out.combined().contains("bad_record_mac")
+            || out.combined().contains("tls13_record_decrypt"),
+        "{}",
+        out.combined()
+    );
 }

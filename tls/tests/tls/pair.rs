@@ -12,7 +12,10 @@ pub struct Pair {
 }
 
 /// Move all pending TLS bytes from one side to the other; returns bytes moved.
-fn pump<A, B>(from: &mut rustls::ConnectionCommon<A>, to: &mut rustls::ConnectionCommon<B>) -> Result<usize, rustls::Error> {
+fn pump<A, B>(
+    from: &mut rustls::ConnectionCommon<A>,
+    to: &mut rustls::ConnectionCommon<B>,
+) -> Result<usize, rustls::Error> {
     let mut buf = Vec::new();
     while from.wants_write() {
         from.write_tls(&mut buf).expect("write_tls to a Vec");

@@ -15,8 +15,8 @@ use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, NameConstraints,
-    SubjectAltName, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    NameConstraints, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -50,9 +50,15 @@ impl BuilderProfile for Profile {
             der::asn1::OctetString::new(h[..20].to_vec()).expect("20 bytes")
         };
         let ski = SubjectKeyIdentifier(kid(spk));
-        let aki = AuthorityKeyIdentifier { key_identifier: Some(kid(issuer_spk)), ..Default::default() };
+        let aki = AuthorityKeyIdentifier {
+            key_identifier: Some(kid(issuer_spk)),
+            ..Default::default()
+        };
         let empty = x509_cert::ext::Extensions::default();
-        Ok(vec![ski.to_extension(tbs.subject(), &empty)?, aki.to_extension(tbs.subject(), &empty)?])
+        Ok(vec![
+            ski.to_extension(tbs.subject(), &empty)?,
+            aki.to_extension(tbs.subject(), &empty)?,
+        ])
     }
 }
 
@@ -102,6 +108,10 @@ fn time(t: SystemTime) -> Time {
     Time::try_from(t).expect("time")
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test certificates are dated from the wall clock"
+)]
 pub fn validity_days(before: i64, after: i64) -> Validity {
     let now = SystemTime::now();
     let at = |d: i64| {
@@ -145,7 +155,10 @@ impl Spec {
         s
     }
     pub fn device(id: &str) -> Self {
-        let mut s = Self::leaf(&format!("CN={id},serialNumber={id},O=smtrust test"), CLIENT_AUTH);
+        let mut s = Self::leaf(
+            &format!("CN={id},serialNumber={id},O=smtrust test"),
+            CLIENT_AUTH,
+        );
         s.uris = vec![format!("urn:smtrust:device:{id}")];
         s
     }
@@ -176,7 +189,12 @@ impl signature::Keypair for EmptyIdSigner<'_> {
 impl signature::Signer<DerSignature> for EmptyIdSigner<'_> {
     fn try_sign(&self, msg: &[u8]) -> Result<DerSignature, signature::Error> {
         let key = smtrust_crypto::sm2::CustomId::new("").expect("empty id");
-        let sig = self.0.signing_key(key).expect("key").sign(msg).expect("sign");
+        let sig = self
+            .0
+            .signing_key(key)
+            .expect("key")
+            .sign(msg)
+            .expect("sign");
         DerSignature::try_from(sig.as_der())
     }
 }
@@ -186,48 +204,65 @@ impl spki::DynSignatureAlgorithmIdentifier for EmptyIdSigner<'_> {
     }
 }
 
-fn build(spec: &Spec, subject_key: &Sm2SecretKey, issuer: Option<(&Name, &Sm2SecretKey)>) -> CertificateDer<'static> {
+fn build(
+    spec: &Spec,
+    subject_key: &Sm2SecretKey,
+    issuer: Option<(&Name, &Sm2SecretKey)>,
+) -> CertificateDer<'static> {
     let subject = Name::from_str(&spec.subject).expect("subject");
     let (issuer_name, issuer_key) = match issuer {
         Some((n, k)) => (n.clone(), k),
         None => (subject.clone(), subject_key),
     };
-    let profile = Profile { issuer: issuer_name, subject };
-    let mut b = CertificateBuilder::new(profile, serial(), spec.validity, spki(subject_key)).expect("builder");
+    let profile = Profile {
+        issuer: issuer_name,
+        subject,
+    };
+    let mut b = CertificateBuilder::new(profile, serial(), spec.validity, spki(subject_key))
+        .expect("builder");
     if let Some(path_len) = spec.ca {
-        b.add_extension(&BasicConstraints { ca: true, path_len_constraint: path_len }).expect("bc");
+        b.add_extension(&BasicConstraints {
+            ca: true,
+            path_len_constraint: path_len,
+        })
+        .expect("bc");
     }
     b.add_extension(&KeyUsage(spec.key_usage)).expect("ku");
     if !spec.eku.is_empty() {
-        b.add_extension(&ExtendedKeyUsage(spec.eku.clone())).expect("eku");
+        b.add_extension(&ExtendedKeyUsage(spec.eku.clone()))
+            .expect("eku");
     }
     let mut names: Vec<GeneralName> = spec
         .dns
         .iter()
         .map(|d| GeneralName::DnsName(der::asn1::Ia5String::new(d).expect("dns")))
         .collect();
-    names.extend(
-        spec.uris.iter().map(|u| GeneralName::UniformResourceIdentifier(der::asn1::Ia5String::new(u).expect("uri"))),
-    );
+    names.extend(spec.uris.iter().map(|u| {
+        GeneralName::UniformResourceIdentifier(der::asn1::Ia5String::new(u).expect("uri"))
+    }));
     if !names.is_empty() {
         b.add_extension(&SubjectAltName(names)).expect("san");
     }
     if let Some(dns) = spec.permitted_dns {
         let nc = NameConstraints {
-            permitted_subtrees: Some(vec![x509_cert::ext::pkix::constraints::name::GeneralSubtree {
-                base: GeneralName::DnsName(der::asn1::Ia5String::new(dns).expect("dns")),
-                minimum: 0,
-                maximum: None,
-            }]),
+            permitted_subtrees: Some(vec![
+                x509_cert::ext::pkix::constraints::name::GeneralSubtree {
+                    base: GeneralName::DnsName(der::asn1::Ia5String::new(dns).expect("dns")),
+                    minimum: 0,
+                    maximum: None,
+                },
+            ]),
             excluded_subtrees: None,
         };
         b.add_extension(&nc).expect("nc");
     }
     let cert = if spec.empty_id {
-        b.build::<_, DerSignature>(&EmptyIdSigner(issuer_key)).expect("build")
+        b.build::<_, DerSignature>(&EmptyIdSigner(issuer_key))
+            .expect("build")
     } else {
         let signer = issuer_key.signing_key(CertId).expect("key");
-        b.build::<_, DerSignature>(&X509Signer::new(&signer)).expect("build")
+        b.build::<_, DerSignature>(&X509Signer::new(&signer))
+            .expect("build")
     };
     CertificateDer::from(cert.to_der().expect("der"))
 }
@@ -238,7 +273,14 @@ impl Ca {
         let spec = Spec::ca(&format!("CN={cn},O=smtrust test"), None);
         let cert = build(&spec, &sk, None);
         let name = Name::from_str(&spec.subject).expect("name");
-        (Self { key: sk.signing_key(CertId).expect("key"), name, cert }, sk)
+        (
+            Self {
+                key: sk.signing_key(CertId).expect("key"),
+                name,
+                cert,
+            },
+            sk,
+        )
     }
 }
 
@@ -266,10 +308,15 @@ impl Authority {
         let cert = build(spec, &secret, Some((&self.ca.name, &self.secret)));
         let name = Name::from_str(&spec.subject).expect("name");
         let key = secret.signing_key(CertId).expect("key");
-        Authority { ca: Ca { key, name, cert }, secret }
+        Authority {
+            ca: Ca { key, name, cert },
+            secret,
+        }
     }
 }
 
 pub fn pem_cert(c: &CertificateDer<'_>) -> String {
-    smtrust_crypto::pem::encode("CERTIFICATE", c.as_ref()).expect("pem").to_string()
+    smtrust_crypto::pem::encode("CERTIFICATE", c.as_ref())
+        .expect("pem")
+        .to_string()
 }

@@ -13,7 +13,11 @@ use crate::pair::Pair;
 fn pair(suite: rustls::SupportedCipherSuite) -> Pair {
     let w = World::new();
     let client = smtrust_tls::client_config_with_suites(w.verifier(), None, &[suite]).unwrap();
-    let mut p = Pair::new(Arc::new(client), w.server_config(false, Resumption::Off), "localhost");
+    let mut p = Pair::new(
+        Arc::new(client),
+        w.server_config(false, Resumption::Off),
+        "localhost",
+    );
     p.handshake().unwrap();
     p
 }
@@ -22,7 +26,10 @@ fn pair(suite: rustls::SupportedCipherSuite) -> Pair {
 fn round_trip_any_payload_both_suites() {
     for suite in [TLS_SM4_GCM_SM3, TLS_SM4_CCM_SM3] {
         let p = RefCell::new(pair(suite));
-        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 48, ..ProptestConfig::default() });
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 48,
+            ..ProptestConfig::default()
+        });
         runner
             .run(&proptest::collection::vec(any::<u8>(), 0..40_000), |data| {
                 let mut p = p.borrow_mut();
@@ -44,5 +51,8 @@ fn tampered_record_is_refused() {
     let last = buf.len() - 1;
     buf[last] ^= 1;
     p.server.read_tls(&mut &buf[..]).unwrap();
-    assert_eq!(p.server.process_new_packets().unwrap_err(), rustls::Error::DecryptError);
+    assert_eq!(
+        p.server.process_new_packets().unwrap_err(),
+        rustls::Error::DecryptError
+    );
 }
