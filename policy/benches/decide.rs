@@ -6,6 +6,7 @@ use smtrust_policy::{Engine, TopicFilter, TopicName};
 use std::hint::black_box;
 
 #[path = "support/fleet.rs"]
+#[allow(unreachable_pub, dead_code)]
 mod fleet;
 
 fn decide(c: &mut Criterion) {

@@ -5,6 +5,7 @@ use smtrust_policy::{Engine, Principal, TopicFilter, TopicName};
 use std::time::Instant;
 
 #[path = "../benches/support/fleet.rs"]
+#[allow(unreachable_pub, dead_code)]
 mod fleet;
 
 fn rss_kib() -> u64 {

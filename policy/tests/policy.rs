@@ -150,7 +150,9 @@ fn forbid_on_a_topic_wins_over_a_broader_permit() -> Result {
     assert!(subscribe("devices/d9/up/temp")?.allowed);
     // Overlaps the forbidden subtree, so the whole subscription is refused.
     assert!(!subscribe("devices/+/up/#")?.allowed);
-    assert!(subscribe("devices/+/up/+")?.allowed);
+    // `devices/+/up/+` would receive `devices/x/up/secret` (`#` matches its parent level).
+    assert!(!subscribe("devices/+/up/+")?.allowed);
+    assert!(subscribe("devices/+/up/temp")?.allowed);
     Ok(())
 }
 
