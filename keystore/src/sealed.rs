@@ -208,7 +208,8 @@ impl SealedDir {
         Ok(shares)
     }
 
-    /// Open an existing keystore, sealed. Takes the directory's lock (one process at a time) and removes
+    /// Open an existing keystore, sealed. Takes the directory's lock (one process at a time; waits up to
+    /// about a second, then [`Error::Locked`]) and removes
     /// what an interrupted write or rotation left behind.
     pub fn open(root: &Path) -> Result<Self, Error> {
         let lock_path = root.join(LOCK);
@@ -222,9 +223,15 @@ impl SealedDir {
                 },
                 _ => Error::io(&lock_path)(e),
             })?;
-        lock.try_lock().map_err(|_| Error::Locked {
-            path: lock_path.clone(),
-        })?;
+        // Wait briefly: a process that just forked (to exec something else) shares our lock until it execs.
+        let mut tries = 0;
+        while lock.try_lock().is_err() {
+            tries += 1;
+            if tries > 100 {
+                return Err(Error::Locked { path: lock_path });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let generation = read_current(root)?;
         let store = Self {
             root: root.to_path_buf(),
