@@ -29,7 +29,6 @@ pub struct Pki {
 }
 
 pub struct Device {
-    pub id: String,
     pub chain: Vec<CertificateDer<'static>>,
     key: Vec<u8>,
 }
@@ -92,7 +91,6 @@ impl Pki {
         edit(&mut params);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Device {
-            id: id.to_owned(),
             chain: vec![cert.der().clone()],
             key: key.serialize_der(),
         }
