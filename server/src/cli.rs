@@ -1,6 +1,8 @@
 //! The command line: global options and the top-level commands. One module per noun under `cli/`.
 
 pub(crate) mod factory;
+mod keystore;
+mod secret;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +33,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the whole trust path on embedded defaults and print what each phase did and how fast.
     Demo(crate::demo::DemoArgs),
+    /// Create, unseal, inspect and rotate the sealed key store.
+    Keystore(keystore::KeystoreArgs),
     /// Factory provisioning: bulk device identities that survive crashes.
     Factory(crate::cli::factory::FactoryArgs),
 }
@@ -39,5 +43,23 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => crate::demo::run(&args, cli.json),
         Command::Factory(args) => factory::run(&args, cli.data_dir.as_deref(), cli.json),
+        Command::Keystore(args) => {
+            keystore::run(&data_dir(cli.data_dir.as_deref())?, args, cli.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `--data-dir`, else `SMTRUST_DATA_DIR`, else `$XDG_DATA_HOME/smtrust` or `~/.local/share/smtrust`.
+pub(crate) fn data_dir(given: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    if let Some(d) = given {
+        return Ok(d.to_path_buf());
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return Ok(PathBuf::from(x).join("smtrust"));
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => Ok(PathBuf::from(h).join(".local/share/smtrust")),
+        None => anyhow::bail!("no data directory: pass --data-dir DIR or set SMTRUST_DATA_DIR"),
     }
 }
