@@ -9,7 +9,7 @@ use smtrust_ca::factory::{
     BatchReport, BatchSpec, Factory, InputFormat, Issuer, KeyProtection, Mode, make_csr, self_signed_issuer,
 };
 use smtrust_crypto::sm2::Sm2SecretKey;
-use x509_cert::der::{Decode, DecodePem};
+use x509_cert::der::{self, Decode, DecodePem};
 use zeroize::Zeroizing;
 
 const NOW: u64 = 1_764_000_000; // 2025-11-24
@@ -29,7 +29,7 @@ fn env() -> Env {
 
 impl Env {
     fn factory(&self) -> Factory {
-        let issuer = Issuer::from_pem(&self.cert_pem, self.key_pem.as_bytes(), None, "ctw-", 365).expect("issuer");
+        let issuer = Issuer::from_pem(&self.cert_pem, self.key_pem.as_bytes(), None, "ctw-", 3650).expect("issuer");
         Factory::open(&self.dir.path().join("smtrust.db"), issuer).expect("open")
     }
     fn path(&self, p: &str) -> std::path::PathBuf {
@@ -51,7 +51,7 @@ fn reason_for<'a>(r: &'a BatchReport, source: &str) -> &'a str {
 
 fn issuer_pk(e: &Env) -> smtrust_crypto::sm2::Sm2PublicKey {
     let cert = x509_cert::Certificate::from_pem(e.cert_pem.as_bytes()).expect("cert");
-    let spki = x509_cert::der::Encode::to_der(cert.tbs_certificate().subject_public_key_info()).expect("spki");
+    let spki = der::Encode::to_der(cert.tbs_certificate().subject_public_key_info()).expect("spki");
     smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk")
 }
 
@@ -70,7 +70,7 @@ fn check_bundle(
     let sk = open(label, key_der);
     let cert_der = &blocks[1].1;
     let cert = x509_cert::Certificate::from_der(cert_der).expect("cert");
-    let spki = x509_cert::der::Encode::to_der(cert.tbs_certificate().subject_public_key_info()).expect("spki");
+    let spki = der::Encode::to_der(cert.tbs_certificate().subject_public_key_info()).expect("spki");
     assert_eq!(&smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk"), sk.public_key());
     smtrust_crypto::x509::verify_signed(cert_der, &issuer_pk(e)).expect("signed by issuer");
     assert!(cert.tbs_certificate().subject().to_string().contains(id));
@@ -85,21 +85,21 @@ fn keygen_csv_reports_bad_lines_and_issues_the_rest() {
     for i in 0..40 {
         csv.push_str(&format!("ctw-{i:06},m1\n"));
     }
-    csv.push_str("ctw-000003,dup\n"); // line 43: duplicate of line 5
-    csv.push_str("abc-000001,m1\n"); // line 44: outside namespace
-    csv.push_str("ctw-000100\n"); // line 45: one field
-    csv.push_str("ctw/000101,m1\n"); // line 46: bad character
-    csv.push_str("\"ctw-000102,m1\n"); // line 47: unterminated quote
+    csv.push_str("ctw-000003,dup\n"); // line 42: duplicate of line 5
+    csv.push_str("abc-000001,m1\n"); // line 43: outside namespace
+    csv.push_str("ctw-000100\n"); // line 44: one field
+    csv.push_str("ctw/000101,m1\n"); // line 45: bad character
+    csv.push_str("\"ctw-000102,m1\n"); // line 46: unterminated quote
     std::fs::write(e.path("m.csv"), &csv).expect("write");
     let out = e.path("out");
     let spec = BatchSpec::new(Mode::KeyGen, e.path("m.csv"), InputFormat::KeysCsv, out.clone(), NOW);
     let r = e.factory().batch(&spec, Some(&passphrase()), &mut |_| {}).expect("batch");
     assert_eq!((r.issued, r.refused, r.total), (40, 5, 45));
-    assert!(reason_for(&r, "line 43").contains("duplicate device id (first at line 5)"));
-    assert!(reason_for(&r, "line 44").contains("outside the issuer's namespace"));
-    assert!(reason_for(&r, "line 45").contains("1 fields, header has 2"));
-    assert!(reason_for(&r, "line 46").contains("'/'"));
-    assert!(reason_for(&r, "line 47").contains("unterminated"));
+    assert!(reason_for(&r, "line 42").contains("duplicate device id (first at line 5)"));
+    assert!(reason_for(&r, "line 43").contains("outside the issuer's namespace"));
+    assert!(reason_for(&r, "line 44").contains("1 fields, header has 2"));
+    assert!(reason_for(&r, "line 45").contains("'/'"));
+    assert!(reason_for(&r, "line 46").contains("unterminated"));
     let mut serials = HashSet::new();
     for i in 0..40 {
         let s = check_bundle(&e, &out, &format!("ctw-{i:06}"), &|label, der| {
@@ -189,7 +189,7 @@ fn csr_jsonl_refuses_bad_csrs_precisely() {
     for l in text.lines() {
         let v: serde_json::Value = serde_json::from_str(l).expect("json");
         let cert = x509_cert::Certificate::from_pem(v["cert"].as_str().expect("pem").as_bytes()).expect("cert");
-        let der = x509_cert::der::Encode::to_der(&cert).expect("der");
+        let der = der::Encode::to_der(&cert).expect("der");
         smtrust_crypto::x509::verify_signed(&der, &pk).expect("signed");
         n += 1;
     }

@@ -188,6 +188,11 @@ impl Builder {
     }
 
     fn csr(&mut self, source: String, device_id: Option<String>, bytes: Result<Vec<u8>, String>) {
+        // A duplicate is reported as such even when its CSR is also bad.
+        if let Some(first) = device_id.as_ref().and_then(|id| self.seen.get(id)) {
+            let reason = format!("duplicate device id (first at {first})");
+            return self.refuse(source, device_id, reason);
+        }
         let parsed = bytes.and_then(|b| parse_csr(&b));
         match (device_id, parsed) {
             (None, _) => self.refuse(source, None, "no device_id".into()),
