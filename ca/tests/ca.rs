@@ -1,0 +1,12 @@
+//! Integration tests of the CA: one binary, one module per concern.
+
+#[path = "ca/fixture.rs"]
+mod fixture;
+#[path = "ca/issuance.rs"]
+mod issuance;
+#[path = "ca/refusals.rs"]
+mod refusals;
+#[path = "ca/revocation.rs"]
+mod revocation;
+#[path = "ca/ocsp.rs"]
+mod ocsp;

@@ -1,0 +1,161 @@
+//! A three-level SM2 PKI (root → issuing CA `line7` with namespace `ctw-` → leaves) over a SQLite store,
+//! plus helpers that run the peers on files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use smtrust_ca::{
+    CaLimits, CaService, Issuer, IssuerConfig, Namespace, Profiles, Responder, Serial, SqlStore,
+};
+use smtrust_crypto::sm2::{CertId, Sm2SecretKey};
+use smtrust_crypto::x509::CertSigner;
+use smtrust_test_support::{TempDir, Tool};
+
+pub(crate) const DISTID: &str = "distid:1234567812345678";
+
+pub(crate) fn signer() -> (Arc<dyn CertSigner>, Sm2SecretKey) {
+    let sk = Sm2SecretKey::generate().unwrap();
+    (Arc::new(sk.signing_key(CertId).unwrap()), sk)
+}
+
+#[allow(clippy::disallowed_methods)] // tests read the clock
+pub(crate) fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+pub(crate) struct Pki {
+    pub svc: CaService<SqlStore>,
+    pub root_der: Vec<u8>,
+    pub inter_der: Vec<u8>,
+    pub ocsp_der: Vec<u8>,
+    pub dir: TempDir,
+}
+
+pub(crate) fn line7_config(base: &str) -> IssuerConfig {
+    let mut c = IssuerConfig::new("line7");
+    c.namespace = Namespace::new("ctw-").unwrap();
+    c.organization = Some("smtrust test".into());
+    c.crl_url = Some(format!("{base}/crl/line7.crl"));
+    c.delta_crl_url = Some(format!("{base}/crl/line7-delta.crl"));
+    c.ocsp_url = Some(format!("{base}/ocsp/line7"));
+    c.ca_issuers_url = Some(format!("{base}/ca/line7.crt"));
+    c
+}
+
+pub(crate) async fn pki_with(store: SqlStore, base: &str) -> Pki {
+    let svc = CaService::new(store, Profiles::default());
+    let (root_signer, _) = signer();
+    let t = now();
+    let root = Issuer::create_root(
+        root_signer,
+        "CN=smtrust test root,O=smtrust test,C=CN",
+        20 * 365 * 86400,
+        CaLimits::path_len(Some(1)),
+        Serial::random().unwrap(),
+        t,
+        IssuerConfig::new("root"),
+    )
+    .unwrap();
+    let (inter_signer, _) = signer();
+    let inter = root
+        .create_intermediate(
+            inter_signer,
+            "CN=smtrust line7 CA,O=smtrust test,C=CN",
+            10 * 365 * 86400,
+            CaLimits::path_len(Some(0)),
+            Serial::random().unwrap(),
+            t,
+            line7_config(base),
+        )
+        .unwrap();
+    let root_der = root.certificate_der().to_vec();
+    let inter_der = inter.certificate_der().to_vec();
+    svc.add_issuer(root);
+    let inter = svc.add_issuer(inter);
+    // The delegated OCSP signer, issued by line7 through the service (recorded like any certificate).
+    let (ocsp_key_signer, ocsp_sk) = signer();
+    let csr = make_csr(&ocsp_sk, "CN=line7 OCSP responder");
+    let ocsp_cert = svc
+        .issue("line7", "ocsp", smtrust_ca::IssueRequest::new(csr, None))
+        .await
+        .unwrap();
+    svc.set_responder(
+        Responder::new(
+            &inter,
+            &ocsp_cert.der,
+            ocsp_key_signer,
+            smtrust_ca::ocsp::DEFAULT_VALIDITY,
+        )
+        .unwrap(),
+    );
+    Pki {
+        svc,
+        root_der,
+        inter_der,
+        ocsp_der: ocsp_cert.der,
+        dir: smtrust_test_support::temp_dir().unwrap(),
+    }
+}
+
+pub(crate) async fn pki() -> Pki {
+    pki_with(SqlStore::open_sqlite_memory().await.unwrap(), "http://127.0.0.1:1").await
+}
+
+/// A CSR made in Rust with x509-cert's RequestBuilder (GM/T ID).
+pub(crate) fn make_csr(sk: &Sm2SecretKey, subject: &str) -> Vec<u8> {
+    use der::Encode;
+    use x509_cert::builder::{Builder, RequestBuilder};
+    let signing = sk.signing_key(CertId).unwrap();
+    let signer = smtrust_crypto::x509::X509Signer::new(&signing);
+    let b = RequestBuilder::new(subject.parse().unwrap()).unwrap();
+    let req = b
+        .build::<_, smtrust_crypto::x509::DerSignature>(&signer)
+        .unwrap();
+    req.to_der().unwrap()
+}
+
+impl Pki {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub(crate) fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    pub(crate) fn write_pem(&self, name: &str, der: &[u8]) -> PathBuf {
+        self.write(name, smtrust_ca::authority::pem_cert(der).as_bytes())
+    }
+}
+
+pub(crate) fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// `openssl verify -vfyopt distid:… -partial_chain -CAfile issuer leaf` must print OK.
+pub(crate) fn openssl_verify_link(openssl: &Tool, issuer: &Path, leaf: &Path, purpose: Option<&str>) {
+    let mut args = vec![
+        "verify".to_owned(),
+        "-vfyopt".into(),
+        DISTID.into(),
+        "-partial_chain".into(),
+        "-x509_strict".into(),
+        "-CAfile".into(),
+        s(issuer),
+    ];
+    if let Some(p) = purpose {
+        args.push("-purpose".into());
+        args.push(p.into());
+    }
+    args.push(s(leaf));
+    let out = openssl.run(&args).unwrap();
+    assert!(
+        out.success() && out.stdout_str().contains(": OK"),
+        "openssl verify {}: {}",
+        leaf.display(),
+        out.combined()
+    );
+}
