@@ -1,6 +1,8 @@
 //! Decision latency with 100,000 devices' entities loaded in the bundle:
 //! `cargo bench -p smtrust-policy --bench decide`.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use smtrust_policy::{Engine, TopicFilter, TopicName};
 use std::hint::black_box;

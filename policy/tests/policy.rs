@@ -78,10 +78,19 @@ fn a_failing_expectation_is_reported_not_hidden() -> Result {
 fn malformed_test_files_are_errors() -> Result {
     let bundle = Bundle::default_bundle()?;
     let two_ops = "[principals.a]\ntype=\"admin\"\nid=\"a\"\nrole=\"audit\"\n[[test]]\nname=\"x\"\nprincipal=\"a\"\nconnect=\"m\"\npublish=\"t\"\nexpect=\"deny\"\n";
-    assert!(matches!(run_tests(&bundle, two_ops), Err(Error::TestCase { .. })));
+    assert!(matches!(
+        run_tests(&bundle, two_ops),
+        Err(Error::TestCase { .. })
+    ));
     let unknown = "[[test]]\nname=\"x\"\nprincipal=\"nobody\"\nconnect=\"m\"\nexpect=\"deny\"\n";
-    assert!(matches!(run_tests(&bundle, unknown), Err(Error::TestCase { .. })));
-    assert!(matches!(run_tests(&bundle, "[[test]]\nbogus = 1"), Err(Error::TestFile(_))));
+    assert!(matches!(
+        run_tests(&bundle, unknown),
+        Err(Error::TestCase { .. })
+    ));
+    assert!(matches!(
+        run_tests(&bundle, "[[test]]\nbogus = 1"),
+        Err(Error::TestFile(_))
+    ));
     Ok(())
 }
 
@@ -96,33 +105,57 @@ fn with_policies(policies: &str) -> std::result::Result<Bundle, Error> {
 #[test]
 fn bundles_are_validated_strictly_before_use() {
     // Type error: Device has no attribute `owner`.
-    let e = with_policies("permit(principal is Device, action == Action::\"connect\", resource) when { principal.owner == \"x\" };");
-    assert!(matches!(e, Err(Error::Validation { ref errors }) if !errors.is_empty()), "{e:?}");
+    let e = with_policies(
+        "permit(principal is Device, action == Action::\"connect\", resource) when { principal.owner == \"x\" };",
+    );
+    assert!(
+        matches!(e, Err(Error::Validation { ref errors }) if !errors.is_empty()),
+        "{e:?}"
+    );
     // Parse error.
-    assert!(matches!(with_policies("permit(principal"), Err(Error::PolicyParse(_))));
+    assert!(matches!(
+        with_policies("permit(principal"),
+        Err(Error::PolicyParse(_))
+    ));
     // Duplicate @id.
     let dup = "@id(\"a\") permit(principal, action, resource);\n@id(\"a\") forbid(principal, action, resource);";
     assert!(matches!(with_policies(dup), Err(Error::PolicySet(_))));
     // Bad topic annotations.
     let bad_var = "@topic(\"d/{device.owner}\") permit(principal is Device, action == Action::\"publish\", resource);";
-    assert!(matches!(with_policies(bad_var), Err(Error::TopicRule { .. })));
-    let on_connect = "@topic(\"d/#\") permit(principal is Device, action == Action::\"connect\", resource);";
-    assert!(matches!(with_policies(on_connect), Err(Error::TopicRule { .. })));
+    assert!(matches!(
+        with_policies(bad_var),
+        Err(Error::TopicRule { .. })
+    ));
+    let on_connect =
+        "@topic(\"d/#\") permit(principal is Device, action == Action::\"connect\", resource);";
+    assert!(matches!(
+        with_policies(on_connect),
+        Err(Error::TopicRule { .. })
+    ));
     let any_action = "@topic(\"d/#\") permit(principal is Device, action, resource);";
-    assert!(matches!(with_policies(any_action), Err(Error::TopicRule { .. })));
+    assert!(matches!(
+        with_policies(any_action),
+        Err(Error::TopicRule { .. })
+    ));
     // Templates are refused.
     let template = "permit(principal == ?principal, action, resource);";
-    assert!(matches!(with_policies(template), Err(Error::Template { .. })));
+    assert!(matches!(
+        with_policies(template),
+        Err(Error::Template { .. })
+    ));
     // Entities must conform to the schema.
     let e = Bundle::compile(BundleSources {
         schema: default::SCHEMA.to_owned(),
         policies: default::POLICIES.to_owned(),
-        entities: r#"[{"uid":{"type":"Device","id":"d"},"attrs":{"id":"d"},"parents":[]}]"#.to_owned(),
+        entities: r#"[{"uid":{"type":"Device","id":"d"},"attrs":{"id":"d"},"parents":[]}]"#
+            .to_owned(),
     });
     assert!(matches!(e, Err(Error::Entities(_))), "{e:?}");
     // The schema must declare what the engine asks.
     let e = Bundle::compile(BundleSources {
-        schema: "entity Device; action connect appliesTo { principal: [Device], resource: [Device] };".to_owned(),
+        schema:
+            "entity Device; action connect appliesTo { principal: [Device], resource: [Device] };"
+                .to_owned(),
         policies: String::new(),
         entities: "[]".to_owned(),
     });
@@ -140,13 +173,19 @@ fn forbid_on_a_topic_wins_over_a_broader_permit() -> Result {
         "#,
     )?;
     let d = device("d1", &[]);
-    let publish = |t: &str| -> Result<_> { Ok(bundle.decide(&d, &Operation::Publish(TopicName::parse(t)?), 0)) };
-    let subscribe = |t: &str| -> Result<_> { Ok(bundle.decide(&d, &Operation::Subscribe(TopicFilter::parse(t)?), 0)) };
+    let publish = |t: &str| -> Result<_> {
+        Ok(bundle.decide(&d, &Operation::Publish(TopicName::parse(t)?), 0))
+    };
+    let subscribe = |t: &str| -> Result<_> {
+        Ok(bundle.decide(&d, &Operation::Subscribe(TopicFilter::parse(t)?), 0))
+    };
     assert!(publish("devices/d9/up/temp")?.allowed);
     let denied = publish("devices/d9/up/secret/key")?;
     assert!(!denied.allowed);
     assert_eq!(denied.policy_ids, ["no-secrets"]);
-    assert!(denied.reasons.contains(&Reason::Forbidden { policy_id: "no-secrets".into() }));
+    assert!(denied.reasons.contains(&Reason::Forbidden {
+        policy_id: "no-secrets".into()
+    }));
     assert!(subscribe("devices/d9/up/temp")?.allowed);
     // Overlaps the forbidden subtree, so the whole subscription is refused.
     assert!(!subscribe("devices/+/up/#")?.allowed);
@@ -177,11 +216,23 @@ fn unbound_forbid_fails_closed() -> Result {
     let odd = Principal::device(attrs.clone(), "a/b");
     let d = bundle.decide(&odd, &Operation::Publish(TopicName::parse("inbox/x")?), 0);
     assert!(!d.allowed, "{d:?}");
-    assert!(d.reasons.iter().any(|r| matches!(r, Reason::Unbound { .. })));
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| matches!(r, Reason::Unbound { .. }))
+    );
     attrs.id = "d2".into();
     let fine = Principal::device(attrs, "c2");
-    assert!(bundle.decide(&fine, &Operation::Publish(TopicName::parse("inbox/x")?), 0).allowed);
-    assert!(!bundle.decide(&fine, &Operation::Publish(TopicName::parse("inbox/c2")?), 0).allowed);
+    assert!(
+        bundle
+            .decide(&fine, &Operation::Publish(TopicName::parse("inbox/x")?), 0)
+            .allowed
+    );
+    assert!(
+        !bundle
+            .decide(&fine, &Operation::Publish(TopicName::parse("inbox/c2")?), 0)
+            .allowed
+    );
     Ok(())
 }
 
@@ -204,18 +255,35 @@ fn hot_reload_rollback_and_diff() -> Result {
 
     let diff = engine.diff(1, 2)?;
     assert!(!diff.schema_changed && diff.entities_changed);
-    assert!(diff.policies.iter().any(|c| matches!(c, PolicyChange::Added { id, .. } if id == "meters-read-tariffs")));
-    assert!(diff.policies.iter().any(|c| matches!(c, PolicyChange::Removed { id, .. } if id == "device-connect")));
-    assert!(diff.to_string().contains("+++ policy meters-read-tariffs (added)"));
+    assert!(
+        diff.policies
+            .iter()
+            .any(|c| matches!(c, PolicyChange::Added { id, .. } if id == "meters-read-tariffs"))
+    );
+    assert!(
+        diff.policies
+            .iter()
+            .any(|c| matches!(c, PolicyChange::Removed { id, .. } if id == "device-connect"))
+    );
+    assert!(
+        diff.to_string()
+            .contains("+++ policy meters-read-tariffs (added)")
+    );
     assert!(engine.diff(1, 1)?.is_empty());
 
     assert_eq!(engine.rollback()?, 1);
     assert_eq!(engine.active_version(), 1);
     assert!(!engine.decide_subscribe(&d, &tariffs).allowed);
-    assert!(matches!(engine.rollback(), Err(Error::NoEarlierVersion { version: 1 })));
+    assert!(matches!(
+        engine.rollback(),
+        Err(Error::NoEarlierVersion { version: 1 })
+    ));
     engine.activate_version(2)?;
     assert!(engine.decide_subscribe(&d, &tariffs).allowed);
-    assert!(matches!(engine.activate_version(7), Err(Error::UnknownVersion { version: 7 })));
+    assert!(matches!(
+        engine.activate_version(7),
+        Err(Error::UnknownVersion { version: 7 })
+    ));
     assert_eq!(engine.versions().len(), 2);
     Ok(())
 }
@@ -247,17 +315,25 @@ fn dry_run_reports_exactly_the_changed_decisions() -> Result {
     let candidate = Bundle::compile(fleet_sources()?)?;
     let meter = device("ctw-1", &["line-3"]);
     let ops = [
-        Operation::Connect { listener: "mqtts".into() },                   // same: allow
-        Operation::Connect { listener: "plain".into() },                   // allow -> deny
-        Operation::Publish(TopicName::parse("devices/ctw-1/up/t")?),       // same: allow
-        Operation::Subscribe(TopicFilter::parse("tariffs/meter/+")?),      // deny -> allow
+        Operation::Connect {
+            listener: "mqtts".into(),
+        }, // same: allow
+        Operation::Connect {
+            listener: "plain".into(),
+        }, // allow -> deny
+        Operation::Publish(TopicName::parse("devices/ctw-1/up/t")?), // same: allow
+        Operation::Subscribe(TopicFilter::parse("tariffs/meter/+")?), // deny -> allow
         Operation::Subscribe(TopicFilter::parse("devices/ctw-1/down/#")?), // allow -> deny (debug)
-        Operation::Publish(TopicName::parse("devices/ctw-2/up/t")?),       // same: deny
+        Operation::Publish(TopicName::parse("devices/ctw-2/up/t")?), // same: deny
     ];
     let changes = engine.dry_run(&candidate, ops.iter().map(|op| (&meter, op)));
     let idx: Vec<usize> = changes.iter().map(|c| c.index).collect();
     assert_eq!(idx, [1, 3, 4]);
-    assert!(changes.iter().all(|c| c.active.bundle_version == 1 && c.candidate.bundle_version == 0));
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.active.bundle_version == 1 && c.candidate.bundle_version == 0)
+    );
     assert!(changes[1].candidate.allowed && !changes[1].active.allowed);
     // A dry run does not activate anything.
     assert_eq!(engine.active_version(), 1);
