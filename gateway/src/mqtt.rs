@@ -43,12 +43,12 @@ impl FrameReader {
         r: &mut R,
     ) -> Result<Option<(codec::Header, Vec<u8>)>, Refusal> {
         loop {
-            if let Some(h) = codec::header(&self.buf, self.max).map_err(refusal)? {
-                if self.buf.len() >= h.frame_len() {
-                    let rest = self.buf.split_off(h.frame_len());
-                    let frame = std::mem::replace(&mut self.buf, rest);
-                    return Ok(Some((h, frame)));
-                }
+            if let Some(h) = codec::header(&self.buf, self.max).map_err(refusal)?
+                && self.buf.len() >= h.frame_len()
+            {
+                let rest = self.buf.split_off(h.frame_len());
+                let frame = std::mem::replace(&mut self.buf, rest);
+                return Ok(Some((h, frame)));
             }
             let mut chunk = [0u8; 8192];
             let n = r.read(&mut chunk).await.map_err(|_| Refusal::Malformed)?;
@@ -182,7 +182,7 @@ where
         tokio::select! {
             r = dev_frames.next(&mut dev_rd) => {
                 let (h, frame) = match r { Ok(Some(f)) => f, Ok(None) => break Ok(()), Err(e) => break Err(e) };
-                match s.from_device(&h, frame) {
+                match s.on_device_frame(&h, frame) {
                     Action::Forward(bytes) => {
                         if up_wr.write_all(&bytes).await.is_err() { break Ok(()) }
                         shared.metrics.bytes_upstream.fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -197,7 +197,7 @@ where
             }
             r = up_frames.next(&mut up_rd) => {
                 let (h, frame) = match r { Ok(Some(f)) => f, Ok(None) => break Ok(()), Err(_) => break Err(Refusal::Upstream("malformed MQTT from broker".into())) };
-                match s.from_broker(&h, frame) {
+                match s.on_broker_frame(&h, frame) {
                     Action::Forward(bytes) => {
                         if dev_wr.write_all(&bytes).await.is_err() { break Ok(()) }
                         shared.metrics.bytes_downstream.fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -225,7 +225,7 @@ where
 }
 
 impl Session<'_> {
-    fn from_device(&mut self, h: &codec::Header, frame: Vec<u8>) -> Action {
+    fn on_device_frame(&mut self, h: &codec::Header, frame: Vec<u8>) -> Action {
         let b = body(h, &frame);
         match h.kind {
             kind::CONNECT => Action::Close(None, Refusal::Malformed), // a second CONNECT
@@ -316,7 +316,7 @@ impl Session<'_> {
         }
     }
 
-    fn from_broker(&mut self, h: &codec::Header, frame: Vec<u8>) -> Action {
+    fn on_broker_frame(&mut self, h: &codec::Header, frame: Vec<u8>) -> Action {
         let b = body(h, &frame);
         match h.kind {
             kind::PUBLISH => {

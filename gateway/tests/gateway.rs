@@ -1,5 +1,12 @@
 //! Gateway integration tests over real loopback sockets: one binary, one module per concern.
-#![allow(clippy::unwrap_used, clippy::panic, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    clippy::collapsible_if,
+    missing_docs,
+    unreachable_pub
+)]
 
 #[path = "gateway/mqtt.rs"]
 mod mqtt;
