@@ -85,7 +85,10 @@ impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Issuer")
             .field("label", &self.config.label)
-            .field("subject", &self.cert.tbs_certificate().subject().to_string())
+            .field(
+                "subject",
+                &self.cert.tbs_certificate().subject().to_string(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -471,7 +474,8 @@ impl Issuer {
             &KeyUsage(profile.key_usage_flags()),
         )?];
         if !profile.extended_key_usage.is_empty() {
-            let eku = ExtendedKeyUsage(profile.extended_key_usage.iter().map(|e| e.oid()).collect());
+            let eku =
+                ExtendedKeyUsage(profile.extended_key_usage.iter().map(|e| e.oid()).collect());
             exts.push(ext::ext(rfc5280::ID_CE_EXT_KEY_USAGE, false, &eku)?);
         }
         let fill = |t: &str| match device_id {
@@ -528,12 +532,8 @@ impl Issuer {
         };
         let v = validity(now, prepared.validity_secs, Some(self.not_after))?;
         let not_after = unix(v.not_after.to_system_time());
-        let b = CertificateBuilder::new(
-            fixed,
-            serial.to_serial_number()?,
-            v,
-            prepared.spki.clone(),
-        )?;
+        let b =
+            CertificateBuilder::new(fixed, serial.to_serial_number()?, v, prepared.spki.clone())?;
         let cert = b.build::<_, DerSignature>(&X509Signer::new(self.signer.as_ref()))?;
         Ok(IssuedCert {
             serial,

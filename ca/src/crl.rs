@@ -15,10 +15,10 @@ use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::time::Time;
 use x509_cert::{Version, ext::pkix::FreshestCrl};
 
+use crate::Error;
 use crate::authority::{Issuer, ext};
 use crate::revocation::RevocationReason;
 use crate::serial::Serial;
-use crate::Error;
 
 /// One revoked (or, in a delta, un-held) certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +131,11 @@ pub fn build(
         CrlKind::Full => {
             if let Some(u) = &issuer.config().delta_crl_url {
                 let f: Vec<DistributionPoint> = vec![ext::distribution_point(u)?];
-                crl_exts.push(ext::ext(rfc5280::ID_CE_FRESHEST_CRL, false, &FreshestCrl(f))?);
+                crl_exts.push(ext::ext(
+                    rfc5280::ID_CE_FRESHEST_CRL,
+                    false,
+                    &FreshestCrl(f),
+                )?);
             }
         }
         CrlKind::Delta { base } => {

@@ -118,6 +118,10 @@ mod tests {
         let ns = Namespace::new("ctw-").unwrap();
         assert!(ns.contains(&DeviceId::new("ctw-1").unwrap()));
         assert!(!ns.contains(&DeviceId::new("abc-1").unwrap()));
-        assert!(Namespace::new("").unwrap().contains(&DeviceId::new("x").unwrap()));
+        assert!(
+            Namespace::new("")
+                .unwrap()
+                .contains(&DeviceId::new("x").unwrap())
+        );
     }
 }

@@ -6,7 +6,6 @@ pub mod authority;
 pub mod crl;
 pub mod csr;
 pub mod device;
-pub mod factory;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;

@@ -71,8 +71,8 @@ pub fn parse_request(der_bytes: &[u8]) -> Result<ParsedRequest, RequestError> {
             max: MAX_REQUEST_LEN,
         });
     }
-    let req =
-        OcspRequest::from_der(der_bytes).map_err(|e| RequestError::malformed("OCSP request", &e))?;
+    let req = OcspRequest::from_der(der_bytes)
+        .map_err(|e| RequestError::malformed("OCSP request", &e))?;
     let tbs = req.tbs_request;
     if tbs.version.is_some_and(|v| v != 0) {
         return Err(RequestError::Malformed {
@@ -225,6 +225,9 @@ impl From<Option<CertStatus>> for OcspStatus {
     }
 }
 
+/// A pre-signed response and when to re-sign it (Unix seconds).
+type Cached = (u64, Arc<Vec<u8>>);
+
 /// An OCSP responder for one issuing CA, signing with its delegated OCSP signer.
 pub struct Responder {
     label: String,
@@ -233,7 +236,7 @@ pub struct Responder {
     signer_cert: Certificate,
     key_hash: Vec<u8>,
     validity: Duration,
-    cache: RwLock<HashMap<(Serial, CertIdHash), (u64, Arc<Vec<u8>>)>>,
+    cache: RwLock<HashMap<(Serial, CertIdHash), Cached>>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -259,9 +262,14 @@ impl Responder {
         let hashes = IssuerHashes::of(issuer.certificate())?;
         let signer_cert = Certificate::from_der(signer_cert_der)
             .map_err(|e| RequestError::malformed("OCSP signer certificate", &e))?;
-        let spki_der = signer_cert.tbs_certificate().subject_public_key_info().to_der()?;
+        let spki_der = signer_cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()?;
         if smtrust_crypto::x509::public_key_from_spki_der(&spki_der)? != *signer.public_key() {
-            return Err(RequestError::Import("OCSP signer key does not match its certificate").into());
+            return Err(
+                RequestError::Import("OCSP signer key does not match its certificate").into(),
+            );
         }
         let key_hash = sha1::Sha1::digest(
             signer_cert
@@ -420,4 +428,3 @@ pub fn key_hash(cert: &Certificate) -> Vec<u8> {
     )
     .to_vec()
 }
-

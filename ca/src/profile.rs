@@ -375,7 +375,9 @@ mod tests {
     #[test]
     fn unknown_fields_and_bad_values_are_refused() {
         assert!(Profiles::from_toml("[profile.x]\nkind='device-identity'\ncolour=1").is_err());
-        assert!(Profiles::from_toml("[profile.x]\nkind='device-identity'\nvalidity_days=0").is_err());
+        assert!(
+            Profiles::from_toml("[profile.x]\nkind='device-identity'\nvalidity_days=0").is_err()
+        );
         assert!(Profiles::from_toml("[profile.x]\nkind='nope'").is_err());
     }
 }

@@ -205,7 +205,9 @@ impl<S: Store> CaService<S> {
         let mut seen = HashMap::new();
         for p in prepared.iter_mut() {
             let Ok(pc) = p else { continue };
-            let Some(id) = pc.device_id.clone() else { continue };
+            let Some(id) = pc.device_id.clone() else {
+                continue;
+            };
             if let Some(serial) = self
                 .inner
                 .store
@@ -243,7 +245,10 @@ impl<S: Store> CaService<S> {
         })
         .await?;
         // 5. Record in one transaction.
-        let ok: Vec<IssuedCert> = signed.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        let ok: Vec<IssuedCert> = signed
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
         if !ok.is_empty() {
             self.inner.store.record_issued(&ok, unix(t)).await?;
         }
@@ -256,8 +261,15 @@ impl<S: Store> CaService<S> {
     async fn reserve(&self, issuer: &str, n: usize, now: u64) -> Result<Vec<Serial>, Error> {
         let mut last = None;
         for _ in 0..SERIAL_RETRIES {
-            let serials = (0..n).map(|_| Serial::random()).collect::<Result<Vec<_>, _>>()?;
-            match self.inner.store.reserve_serials(issuer, &serials, now).await {
+            let serials = (0..n)
+                .map(|_| Serial::random())
+                .collect::<Result<Vec<_>, _>>()?;
+            match self
+                .inner
+                .store
+                .reserve_serials(issuer, &serials, now)
+                .await
+            {
                 Ok(()) => return Ok(serials),
                 Err(Error::Store(StoreError::SerialConflict(s))) => last = Some(s),
                 Err(e) => return Err(e),

@@ -4,9 +4,9 @@
 mod fixture;
 #[path = "ca/issuance.rs"]
 mod issuance;
+#[path = "ca/ocsp.rs"]
+mod ocsp;
 #[path = "ca/refusals.rs"]
 mod refusals;
 #[path = "ca/revocation.rs"]
 mod revocation;
-#[path = "ca/ocsp.rs"]
-mod ocsp;

@@ -25,7 +25,11 @@ pub fn key_identifier(spki: &spki::SubjectPublicKeyInfoOwned) -> Vec<u8> {
 }
 
 /// An extension from an encodable value.
-pub fn ext<T: Encode>(oid: ObjectIdentifier, critical: bool, value: &T) -> Result<Extension, Error> {
+pub fn ext<T: Encode>(
+    oid: ObjectIdentifier,
+    critical: bool,
+    value: &T,
+) -> Result<Extension, Error> {
     Ok(Extension {
         extn_id: oid,
         critical,

@@ -137,7 +137,12 @@ fn entry_of(rec: &CertRecord, removed_at: Option<u64>) -> Option<CrlEntry> {
 }
 
 impl Store for SqlStore {
-    async fn reserve_serials(&self, issuer: &str, serials: &[Serial], now: u64) -> Result<(), Error> {
+    async fn reserve_serials(
+        &self,
+        issuer: &str,
+        serials: &[Serial],
+        now: u64,
+    ) -> Result<(), Error> {
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
             for chunk in serials.chunks(CHUNK) {
@@ -166,7 +171,11 @@ impl Store for SqlStore {
         })
     }
 
-    async fn active_serial_for_device(&self, issuer: &str, device_id: &str) -> Result<Option<Serial>, Error> {
+    async fn active_serial_for_device(
+        &self,
+        issuer: &str,
+        device_id: &str,
+    ) -> Result<Option<Serial>, Error> {
         let sql = self.q("SELECT serial FROM ca_certs WHERE issuer = ? AND device_id = ? AND status IN ('active', 'hold')");
         with_pool!(self, p => {
             let row = sqlx::query(&sql).bind(issuer).bind(device_id).fetch_optional(p).await.map_err(db)?;
@@ -305,7 +314,9 @@ impl Store for SqlStore {
     }
 
     async fn revoked(&self, issuer: &str) -> Result<Vec<CrlEntry>, Error> {
-        let sql = self.q(&format!("{SELECT} WHERE issuer = ? AND status IN ('revoked', 'hold') ORDER BY serial"));
+        let sql = self.q(&format!(
+            "{SELECT} WHERE issuer = ? AND status IN ('revoked', 'hold') ORDER BY serial"
+        ));
         with_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(issuer).fetch_all(p).await.map_err(db)?;
             let mut out = Vec::with_capacity(rows.len());
@@ -346,7 +357,9 @@ impl Store for SqlStore {
     }
 
     async fn record_crl(&self, issuer: &str, crl: &StoredCrl) -> Result<(), Error> {
-        let sql = self.q("INSERT INTO ca_crls (issuer, number, delta, this_update, der) VALUES (?, ?, ?, ?, ?)");
+        let sql = self.q(
+            "INSERT INTO ca_crls (issuer, number, delta, this_update, der) VALUES (?, ?, ?, ?, ?)",
+        );
         with_pool!(self, p => {
             sqlx::query(&sql)
                 .bind(issuer)

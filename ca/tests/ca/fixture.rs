@@ -99,7 +99,11 @@ pub(crate) async fn pki_with(store: SqlStore, base: &str) -> Pki {
 }
 
 pub(crate) async fn pki() -> Pki {
-    pki_with(SqlStore::open_sqlite_memory().await.unwrap(), "http://127.0.0.1:1").await
+    pki_with(
+        SqlStore::open_sqlite_memory().await.unwrap(),
+        "http://127.0.0.1:1",
+    )
+    .await
 }
 
 /// A CSR made in Rust with x509-cert's RequestBuilder (GM/T ID).
@@ -136,7 +140,12 @@ pub(crate) fn s(p: &Path) -> String {
 }
 
 /// `openssl verify -vfyopt distid:… -partial_chain -CAfile issuer leaf` must print OK.
-pub(crate) fn openssl_verify_link(openssl: &Tool, issuer: &Path, leaf: &Path, purpose: Option<&str>) {
+pub(crate) fn openssl_verify_link(
+    openssl: &Tool,
+    issuer: &Path,
+    leaf: &Path,
+    purpose: Option<&str>,
+) {
     let mut args = vec![
         "verify".to_owned(),
         "-vfyopt".into(),

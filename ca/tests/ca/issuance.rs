@@ -7,7 +7,9 @@ use crate::fixture::{DISTID, make_csr, openssl_verify_link, pki, s, signer};
 
 #[tokio::test]
 async fn openssl_csr_with_distid_is_issued_and_every_link_verifies() {
-    let Some(openssl) = require(Openssl) else { return };
+    let Some(openssl) = require(Openssl) else {
+        return;
+    };
     let pki = pki().await;
     let key = pki.path("dev.key");
     openssl
@@ -16,16 +18,32 @@ async fn openssl_csr_with_distid_is_issued_and_every_link_verifies() {
     let csr = pki.path("dev.csr");
     openssl
         .run_ok([
-            "req", "-new", "-key", &s(&key), "-sm3", "-sigopt", DISTID, "-subj",
-            "/CN=ctw-0000001234", "-out", &s(&csr),
+            "req",
+            "-new",
+            "-key",
+            &s(&key),
+            "-sm3",
+            "-sigopt",
+            DISTID,
+            "-subj",
+            "/CN=ctw-0000001234",
+            "-out",
+            &s(&csr),
         ])
         .unwrap();
     let cert = pki
         .svc
-        .issue("line7", "device", IssueRequest::new(std::fs::read(&csr).unwrap(), None))
+        .issue(
+            "line7",
+            "device",
+            IssueRequest::new(std::fs::read(&csr).unwrap(), None),
+        )
         .await
         .unwrap();
-    assert_eq!(cert.device_id.as_ref().map(DeviceId::as_str), Some("ctw-0000001234"));
+    assert_eq!(
+        cert.device_id.as_ref().map(DeviceId::as_str),
+        Some("ctw-0000001234")
+    );
     let root = pki.write_pem("root.pem", &pki.root_der);
     let inter = pki.write_pem("inter.pem", &pki.inter_der);
     let leaf = pki.write("leaf.pem", cert.to_pem().as_bytes());
@@ -36,15 +54,30 @@ async fn openssl_csr_with_distid_is_issued_and_every_link_verifies() {
         .run_ok(["x509", "-in", &s(&leaf), "-noout", "-text"])
         .unwrap()
         .stdout_str();
-    assert!(text.contains("URI:urn:smtrust:device:ctw-0000001234"), "{text}");
+    assert!(
+        text.contains("URI:urn:smtrust:device:ctw-0000001234"),
+        "{text}"
+    );
     assert!(text.contains("serialNumber = ctw-0000001234"), "{text}");
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
-    assert!(text.contains("OCSP - URI:http://127.0.0.1:1/ocsp/line7"), "{text}");
+    assert!(
+        text.contains("OCSP - URI:http://127.0.0.1:1/ocsp/line7"),
+        "{text}"
+    );
     assert!(text.contains("http://127.0.0.1:1/crl/line7.crl"), "{text}");
-    assert!(!text.contains("Basic Constraints"), "leaves omit basicConstraints: {text}");
+    assert!(
+        !text.contains("Basic Constraints"),
+        "leaves omit basicConstraints: {text}"
+    );
     // The leaf's key matches the CSR's key.
-    let a = openssl.run_ok(["pkey", "-in", &s(&key), "-pubout"]).unwrap().stdout;
-    let b = openssl.run_ok(["x509", "-in", &s(&leaf), "-noout", "-pubkey"]).unwrap().stdout;
+    let a = openssl
+        .run_ok(["pkey", "-in", &s(&key), "-pubout"])
+        .unwrap()
+        .stdout;
+    let b = openssl
+        .run_ok(["x509", "-in", &s(&leaf), "-noout", "-pubkey"])
+        .unwrap()
+        .stdout;
     assert_eq!(a, b);
 }
 
@@ -54,7 +87,11 @@ async fn tongsuo_and_gmssl_verify_the_whole_chain() {
     let (_, sk) = signer();
     let cert = pki
         .svc
-        .issue("line7", "device", IssueRequest::new(make_csr(&sk, "CN=ctw-42"), None))
+        .issue(
+            "line7",
+            "device",
+            IssueRequest::new(make_csr(&sk, "CN=ctw-42"), None),
+        )
         .await
         .unwrap();
     let root = pki.write_pem("root.pem", &pki.root_der);
@@ -62,23 +99,43 @@ async fn tongsuo_and_gmssl_verify_the_whole_chain() {
     let leaf = pki.write("leaf.pem", cert.to_pem().as_bytes());
     if let Some(t) = require(Tongsuo) {
         let out = t
-            .run(["verify", "-CAfile", &s(&root), "-untrusted", &s(&inter), &s(&leaf)])
+            .run([
+                "verify",
+                "-CAfile",
+                &s(&root),
+                "-untrusted",
+                &s(&inter),
+                &s(&leaf),
+            ])
             .unwrap();
-        assert!(out.success() && out.stdout_str().contains(": OK"), "{}", out.combined());
+        assert!(
+            out.success() && out.stdout_str().contains(": OK"),
+            "{}",
+            out.combined()
+        );
     }
     if let Some(g) = require(Gmssl) {
         let both = pki.write(
             "leaf-chain.pem",
-            format!("{}{}", cert.to_pem(), smtrust_ca::authority::pem_cert(&pki.inter_der)).as_bytes(),
+            format!(
+                "{}{}",
+                cert.to_pem(),
+                smtrust_ca::authority::pem_cert(&pki.inter_der)
+            )
+            .as_bytes(),
         );
-        let out = g.run(["certverify", "-in", &s(&both), "-cacert", &s(&root)]).unwrap();
+        let out = g
+            .run(["certverify", "-in", &s(&both), "-cacert", &s(&root)])
+            .unwrap();
         assert!(out.success(), "gmssl certverify: {}", out.combined());
     }
 }
 
 #[tokio::test]
 async fn pkilint_finds_nothing_at_warning_level() {
-    let Some(home) = std::env::var_os("HOME") else { return };
+    let Some(home) = std::env::var_os("HOME") else {
+        return;
+    };
     let lint = std::path::Path::new(&home).join(".cache/smtrust/venv/bin/lint_pkix_cert");
     if !lint.exists() {
         assert!(!smtrust_test_support::is_ci(), "pkilint missing under CI");
@@ -90,7 +147,11 @@ async fn pkilint_finds_nothing_at_warning_level() {
     let (_, sk) = signer();
     let cert = pki
         .svc
-        .issue("line7", "device", IssueRequest::new(make_csr(&sk, "CN=ctw-7"), None))
+        .issue(
+            "line7",
+            "device",
+            IssueRequest::new(make_csr(&sk, "CN=ctw-7"), None),
+        )
         .await
         .unwrap();
     for (name, der) in [
@@ -107,7 +168,9 @@ async fn pkilint_finds_nothing_at_warning_level() {
             .stdout_str()
             .lines()
             .filter(|l| l.contains("(ERROR)") || l.contains("(WARNING)") || l.contains("(FATAL)"))
-            .filter(|l| !(l.contains("pkix.invalid_uri_syntax") && l.contains("urn:smtrust:device:")))
+            .filter(|l| {
+                !(l.contains("pkix.invalid_uri_syntax") && l.contains("urn:smtrust:device:"))
+            })
             .map(str::to_owned)
             .collect();
         assert!(findings.is_empty(), "pkilint {name}: {}", out.combined());

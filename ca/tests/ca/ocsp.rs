@@ -12,25 +12,68 @@ async fn openssl_ocsp_url_reports_good_and_revoked_and_signatures_verify() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let pki = pki_with(smtrust_ca::SqlStore::open_sqlite_memory().await.unwrap(), &base).await;
-    let app = smtrust_ca::http::ocsp_router(pki.svc.clone()).merge(smtrust_ca::http::crl_router(pki.svc.clone()));
+    let pki = pki_with(
+        smtrust_ca::SqlStore::open_sqlite_memory().await.unwrap(),
+        &base,
+    )
+    .await;
+    let app = smtrust_ca::http::ocsp_router(pki.svc.clone())
+        .merge(smtrust_ca::http::crl_router(pki.svc.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let (_, k1) = signer();
     let (_, k2) = signer();
-    let good = pki.svc.issue("line7", "device", IssueRequest::new(make_csr(&k1, "CN=ctw-ok"), None)).await.unwrap();
-    let bad = pki.svc.issue("line7", "device", IssueRequest::new(make_csr(&k2, "CN=ctw-ko"), None)).await.unwrap();
-    pki.svc.revoke("line7", &bad.serial, RevocationReason::KeyCompromise).await.unwrap();
+    let good = pki
+        .svc
+        .issue(
+            "line7",
+            "device",
+            IssueRequest::new(make_csr(&k1, "CN=ctw-ok"), None),
+        )
+        .await
+        .unwrap();
+    let bad = pki
+        .svc
+        .issue(
+            "line7",
+            "device",
+            IssueRequest::new(make_csr(&k2, "CN=ctw-ko"), None),
+        )
+        .await
+        .unwrap();
+    pki.svc
+        .revoke("line7", &bad.serial, RevocationReason::KeyCompromise)
+        .await
+        .unwrap();
     let inter = pki.write_pem("inter.pem", &pki.inter_der);
     let goodp = pki.write("good.pem", good.to_pem().as_bytes());
     let badp = pki.write("bad.pem", bad.to_pem().as_bytes());
     let url = format!("{base}/ocsp/line7");
     let o2 = o.clone();
-    let (inter2, goodp2, badp2, dir) = (inter.clone(), goodp.clone(), badp.clone(), pki.path("resp.der"));
+    let (inter2, goodp2, badp2, dir) = (
+        inter.clone(),
+        goodp.clone(),
+        badp.clone(),
+        pki.path("resp.der"),
+    );
     let out = tokio::task::spawn_blocking(move || {
         // -noverify: stock OpenSSL verifies SM2 with the empty ID; the signature is checked below instead.
-        o2.run(["ocsp", "-url", &url, "-issuer", &s(&inter2), "-cert", &s(&goodp2), "-cert", &s(&badp2),
-                "-noverify", "-respout", &s(&dir), "-resp_text"]).unwrap()
+        o2.run([
+            "ocsp",
+            "-url",
+            &url,
+            "-issuer",
+            &s(&inter2),
+            "-cert",
+            &s(&goodp2),
+            "-cert",
+            &s(&badp2),
+            "-noverify",
+            "-respout",
+            &s(&dir),
+            "-resp_text",
+        ])
+        .unwrap()
     })
     .await
     .unwrap();
@@ -38,7 +81,10 @@ async fn openssl_ocsp_url_reports_good_and_revoked_and_signatures_verify() {
     assert!(out.success(), "{text}");
     assert!(text.contains("good.pem: good"), "{text}");
     assert!(text.contains("bad.pem: revoked"), "{text}");
-    assert!(text.contains("Key Compromise") || text.contains("keyCompromise"), "{text}");
+    assert!(
+        text.contains("Key Compromise") || text.contains("keyCompromise"),
+        "{text}"
+    );
     assert!(text.contains("OCSP Nonce"), "nonce echoed: {text}");
     let resp = std::fs::read(pki.path("resp.der")).unwrap();
     assert_eq!(
@@ -50,7 +96,17 @@ async fn openssl_ocsp_url_reports_good_and_revoked_and_signatures_verify() {
     let reqp = pki.path("req.der");
     let req2 = reqp.clone();
     tokio::task::spawn_blocking(move || {
-        o3.run_ok(["ocsp", "-issuer", &s(&inter3), "-cert", &s(&goodp3), "-no_nonce", "-reqout", &s(&req2)]).unwrap();
+        o3.run_ok([
+            "ocsp",
+            "-issuer",
+            &s(&inter3),
+            "-cert",
+            &s(&goodp3),
+            "-no_nonce",
+            "-reqout",
+            &s(&req2),
+        ])
+        .unwrap();
     })
     .await
     .unwrap();

@@ -23,7 +23,13 @@ async fn refused(pki: &Pki, csr: Vec<u8>) -> RequestError {
     }
 }
 
-fn openssl_csr(openssl: &smtrust_test_support::Tool, pki: &Pki, name: &str, keyalg: &[&str], extra: &[&str]) -> Vec<u8> {
+fn openssl_csr(
+    openssl: &smtrust_test_support::Tool,
+    pki: &Pki,
+    name: &str,
+    keyalg: &[&str],
+    extra: &[&str],
+) -> Vec<u8> {
     let key = pki.path(&format!("{name}.key"));
     let mut a = vec!["genpkey"];
     a.extend_from_slice(keyalg);
@@ -40,12 +46,23 @@ fn openssl_csr(openssl: &smtrust_test_support::Tool, pki: &Pki, name: &str, keya
 
 #[tokio::test]
 async fn empty_id_csr_is_refused_with_the_fix_and_accepted_by_a_legacy_profile() {
-    let Some(openssl) = require(Openssl) else { return };
+    let Some(openssl) = require(Openssl) else {
+        return;
+    };
     let pki = pki().await;
-    let csr = openssl_csr(&openssl, &pki, "e", &["-algorithm", "SM2"], &["-sm3", "-subj", "/CN=ctw-empty"]);
+    let csr = openssl_csr(
+        &openssl,
+        &pki,
+        "e",
+        &["-algorithm", "SM2"],
+        &["-sm3", "-subj", "/CN=ctw-empty"],
+    );
     let e = refused(&pki, csr.clone()).await;
     assert_eq!(e, RequestError::EmptyIdCsr);
-    assert!(e.to_string().contains("-sigopt distid:1234567812345678"), "{e}");
+    assert!(
+        e.to_string().contains("-sigopt distid:1234567812345678"),
+        "{e}"
+    );
 
     // A profile for legacy lines accepts it.
     let profiles = Profiles::from_toml(
@@ -54,42 +71,84 @@ async fn empty_id_csr_is_refused_with_the_fix_and_accepted_by_a_legacy_profile()
     .unwrap();
     let svc = CaService::new(SqlStore::open_sqlite_memory().await.unwrap(), profiles);
     svc.add_issuer(pki.svc.issuer("line7").unwrap().as_ref().clone());
-    let c = svc.issue("line7", "legacy", IssueRequest::new(csr, None)).await.unwrap();
+    let c = svc
+        .issue("line7", "legacy", IssueRequest::new(csr, None))
+        .await
+        .unwrap();
     assert_eq!(c.device_id.unwrap().as_str(), "ctw-empty");
 }
 
 #[tokio::test]
 async fn non_sm2_keys_are_refused() {
-    let Some(openssl) = require(Openssl) else { return };
+    let Some(openssl) = require(Openssl) else {
+        return;
+    };
     let pki = pki().await;
-    let p256 = openssl_csr(&openssl, &pki, "p", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], &["-subj", "/CN=ctw-p256"]);
-    assert!(matches!(refused(&pki, p256).await, RequestError::SignatureAlgorithm { .. } | RequestError::NotSm2(_)));
-    let rsa = openssl_csr(&openssl, &pki, "r", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"], &["-subj", "/CN=ctw-rsa"]);
-    assert!(matches!(refused(&pki, rsa).await, RequestError::SignatureAlgorithm { .. } | RequestError::NotSm2(_)));
+    let p256 = openssl_csr(
+        &openssl,
+        &pki,
+        "p",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        &["-subj", "/CN=ctw-p256"],
+    );
+    assert!(matches!(
+        refused(&pki, p256).await,
+        RequestError::SignatureAlgorithm { .. } | RequestError::NotSm2(_)
+    ));
+    let rsa = openssl_csr(
+        &openssl,
+        &pki,
+        "r",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"],
+        &["-subj", "/CN=ctw-rsa"],
+    );
+    assert!(matches!(
+        refused(&pki, rsa).await,
+        RequestError::SignatureAlgorithm { .. } | RequestError::NotSm2(_)
+    ));
 }
 
 #[tokio::test]
 async fn extensions_the_profile_does_not_allow_are_refused() {
-    let Some(openssl) = require(Openssl) else { return };
+    let Some(openssl) = require(Openssl) else {
+        return;
+    };
     let pki = pki().await;
     let csr = openssl_csr(
         &openssl,
         &pki,
         "bc",
         &["-algorithm", "SM2"],
-        &["-sm3", "-sigopt", DISTID, "-subj", "/CN=ctw-ca-wannabe", "-addext", "basicConstraints=critical,CA:TRUE"],
+        &[
+            "-sm3",
+            "-sigopt",
+            DISTID,
+            "-subj",
+            "/CN=ctw-ca-wannabe",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ],
     );
     assert_eq!(
         refused(&pki, csr).await,
-        RequestError::ExtensionNotAllowed { profile: "device".into(), oid: "2.5.29.19".into() }
+        RequestError::ExtensionNotAllowed {
+            profile: "device".into(),
+            oid: "2.5.29.19".into()
+        }
     );
 }
 
 #[tokio::test]
 async fn malformed_oversized_and_tampered_csrs_are_refused() {
     let pki = pki().await;
-    assert!(matches!(refused(&pki, b"not a csr".to_vec()).await, RequestError::Malformed { .. }));
-    assert!(matches!(refused(&pki, vec![0x30; 20_000]).await, RequestError::TooLarge { .. }));
+    assert!(matches!(
+        refused(&pki, b"not a csr".to_vec()).await,
+        RequestError::Malformed { .. }
+    ));
+    assert!(matches!(
+        refused(&pki, vec![0x30; 20_000]).await,
+        RequestError::TooLarge { .. }
+    ));
     let (_, sk) = signer();
     let mut csr = make_csr(&sk, "CN=ctw-tamper");
     // Flip a byte inside the subject CN: the signature must no longer verify.
@@ -98,7 +157,10 @@ async fn malformed_oversized_and_tampered_csrs_are_refused() {
     assert_eq!(refused(&pki, csr).await, RequestError::BadCsrSignature);
     let mut trailing = make_csr(&sk, "CN=ctw-trail");
     trailing.push(0);
-    assert!(matches!(refused(&pki, trailing).await, RequestError::Malformed { .. }));
+    assert!(matches!(
+        refused(&pki, trailing).await,
+        RequestError::Malformed { .. }
+    ));
 }
 
 #[tokio::test]
@@ -125,7 +187,11 @@ async fn a_second_active_certificate_for_a_device_is_refused_until_revoked() {
     let (_, sk) = signer();
     let first = pki
         .svc
-        .issue("line7", "device", IssueRequest::new(make_csr(&sk, "CN=ctw-dup"), None))
+        .issue(
+            "line7",
+            "device",
+            IssueRequest::new(make_csr(&sk, "CN=ctw-dup"), None),
+        )
         .await
         .unwrap();
     match refused(&pki, make_csr(&sk, "CN=ctw-dup")).await {
@@ -136,11 +202,19 @@ async fn a_second_active_certificate_for_a_device_is_refused_until_revoked() {
         other => panic!("{other:?}"),
     }
     pki.svc
-        .revoke("line7", &first.serial, smtrust_ca::RevocationReason::Superseded)
+        .revoke(
+            "line7",
+            &first.serial,
+            smtrust_ca::RevocationReason::Superseded,
+        )
         .await
         .unwrap();
     pki.svc
-        .issue("line7", "device", IssueRequest::new(make_csr(&sk, "CN=ctw-dup"), None))
+        .issue(
+            "line7",
+            "device",
+            IssueRequest::new(make_csr(&sk, "CN=ctw-dup"), None),
+        )
         .await
         .unwrap();
 }

@@ -12,7 +12,11 @@ use crate::fixture::{Pki, make_csr, pki, pki_with, s, signer};
 async fn issue(pki: &Pki, id: &str) -> smtrust_ca::IssuedCert {
     let (_, sk) = signer();
     pki.svc
-        .issue("line7", "device", IssueRequest::new(make_csr(&sk, &format!("CN={id}")), None))
+        .issue(
+            "line7",
+            "device",
+            IssueRequest::new(make_csr(&sk, &format!("CN={id}")), None),
+        )
         .await
         .unwrap()
 }
@@ -22,8 +26,17 @@ async fn lifecycle(pki: &Pki) {
     let a = issue(pki, "ctw-a").await;
     let b = issue(pki, "ctw-b").await;
     pki.svc.crl("line7", false).await.unwrap();
-    let e = pki.svc.revoke("line7", &a.serial, RevocationReason::KeyCompromise).await.unwrap();
-    assert_eq!(e.kind, RevocationKind::Revoked { reason: RevocationReason::KeyCompromise });
+    let e = pki
+        .svc
+        .revoke("line7", &a.serial, RevocationReason::KeyCompromise)
+        .await
+        .unwrap();
+    assert_eq!(
+        e.kind,
+        RevocationKind::Revoked {
+            reason: RevocationReason::KeyCompromise
+        }
+    );
     assert_eq!(events.recv().await.unwrap(), e);
     pki.svc.suspend("line7", &b.serial).await.unwrap();
     assert_eq!(events.recv().await.unwrap().kind, RevocationKind::Suspended);
@@ -64,7 +77,11 @@ async fn revoke_suspend_resume_on_postgres_with_notify() {
             .await
             .unwrap()
             .unwrap();
-        if ev.device_id.as_deref().is_some_and(|d| d == "ctw-a" || d == "ctw-b") {
+        if ev
+            .device_id
+            .as_deref()
+            .is_some_and(|d| d == "ctw-a" || d == "ctw-b")
+        {
             kinds.push(ev.kind);
         }
     }
@@ -78,7 +95,10 @@ async fn crls_parse_verify_and_revoke_in_openssl_tongsuo_and_gmssl() {
     let good = issue(&pki, "ctw-good").await;
     let bad = issue(&pki, "ctw-bad").await;
     pki.svc.crl("line7", false).await.unwrap();
-    pki.svc.revoke("line7", &bad.serial, RevocationReason::KeyCompromise).await.unwrap();
+    pki.svc
+        .revoke("line7", &bad.serial, RevocationReason::KeyCompromise)
+        .await
+        .unwrap();
     let full = pki.svc.crl("line7", false).await.unwrap();
     let delta = pki.svc.crl("line7", true).await.unwrap();
     let root = pki.write_pem("root.pem", &pki.root_der);
@@ -88,31 +108,95 @@ async fn crls_parse_verify_and_revoke_in_openssl_tongsuo_and_gmssl() {
     let goodp = pki.write("good.pem", good.to_pem().as_bytes());
     let badp = pki.write("bad.pem", bad.to_pem().as_bytes());
     if let Some(o) = require(Openssl) {
-        let text = o.run_ok(["crl", "-inform", "DER", "-in", &s(&crl), "-noout", "-text"]).unwrap().stdout_str();
+        let text = o
+            .run_ok(["crl", "-inform", "DER", "-in", &s(&crl), "-noout", "-text"])
+            .unwrap()
+            .stdout_str();
         assert!(text.contains(&bad.serial.to_hex().to_uppercase()), "{text}");
         assert!(text.contains("Key Compromise"), "{text}");
         assert!(text.contains("Freshest CRL"), "{text}");
-        let dtext = o.run_ok(["crl", "-inform", "DER", "-in", &s(&dcrl), "-noout", "-text"]).unwrap().stdout_str();
+        let dtext = o
+            .run_ok(["crl", "-inform", "DER", "-in", &s(&dcrl), "-noout", "-text"])
+            .unwrap()
+            .stdout_str();
         assert!(dtext.contains("Delta CRL Indicator"), "{dtext}");
         // AKI = the issuer's SKI (not the root's).
-        let ski = o.run_ok(["x509", "-in", &s(&inter), "-noout", "-ext", "subjectKeyIdentifier"]).unwrap().stdout_str();
+        let ski = o
+            .run_ok([
+                "x509",
+                "-in",
+                &s(&inter),
+                "-noout",
+                "-ext",
+                "subjectKeyIdentifier",
+            ])
+            .unwrap()
+            .stdout_str();
         let ski = ski.lines().nth(1).unwrap().trim().to_owned();
         assert!(text.contains(&ski), "CRL AKI must be {ski}: {text}");
         for c in [&full.der, &delta.der] {
-            assert_eq!(sm2sigcheck(&o, c, SignerKey::Certificate(&pki.inter_der)).unwrap(), Verdict::Verified);
+            assert_eq!(
+                sm2sigcheck(&o, c, SignerKey::Certificate(&pki.inter_der)).unwrap(),
+                Verdict::Verified
+            );
         }
     }
     if let Some(t) = require(Tongsuo) {
-        let crl_pem = pki.write("full.crl.pem", smtrust_ca::crl::to_pem(&full.der).as_bytes());
-        let ok = t.run(["verify", "-crl_check", "-CAfile", &s(&root), "-untrusted", &s(&inter), "-CRLfile", &s(&crl_pem), &s(&goodp)]).unwrap();
+        let crl_pem = pki.write(
+            "full.crl.pem",
+            smtrust_ca::crl::to_pem(&full.der).as_bytes(),
+        );
+        let ok = t
+            .run([
+                "verify",
+                "-crl_check",
+                "-CAfile",
+                &s(&root),
+                "-untrusted",
+                &s(&inter),
+                "-CRLfile",
+                &s(&crl_pem),
+                &s(&goodp),
+            ])
+            .unwrap();
         assert!(ok.success(), "{}", ok.combined());
-        let rev = t.run(["verify", "-crl_check", "-CAfile", &s(&root), "-untrusted", &s(&inter), "-CRLfile", &s(&crl_pem), &s(&badp)]).unwrap();
-        assert!(!rev.success() && rev.combined().contains("revoked"), "{}", rev.combined());
-        let v = t.run(["crl", "-inform", "DER", "-in", &s(&crl), "-CAfile", &s(&inter), "-noout", "-verify"]).unwrap();
+        let rev = t
+            .run([
+                "verify",
+                "-crl_check",
+                "-CAfile",
+                &s(&root),
+                "-untrusted",
+                &s(&inter),
+                "-CRLfile",
+                &s(&crl_pem),
+                &s(&badp),
+            ])
+            .unwrap();
+        assert!(
+            !rev.success() && rev.combined().contains("revoked"),
+            "{}",
+            rev.combined()
+        );
+        let v = t
+            .run([
+                "crl",
+                "-inform",
+                "DER",
+                "-in",
+                &s(&crl),
+                "-CAfile",
+                &s(&inter),
+                "-noout",
+                "-verify",
+            ])
+            .unwrap();
         assert!(v.combined().contains("verify OK"), "{}", v.combined());
     }
     if let Some(g) = require(Gmssl) {
-        let out = g.run(["crlverify", "-in", &s(&crl), "-cacert", &s(&inter)]).unwrap();
+        let out = g
+            .run(["crlverify", "-in", &s(&crl), "-cacert", &s(&inter)])
+            .unwrap();
         assert!(out.success(), "gmssl crlverify: {}", out.combined());
     }
 }
