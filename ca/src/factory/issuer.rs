@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use der::asn1::BitString;
 use der::{Decode, Encode};
 use smtrust_crypto::sm2::{CertId, Sm2PublicKey, Sm2SecretKey};
-use smtrust_crypto::x509::{public_key_from_spki_der, public_key_to_spki_der, sm2_with_sm3};
+use smtrust_crypto::x509::{public_key_to_spki_der, sm2_with_sm3};
 use x509_cert::name::Name;
 use x509_cert::request::{CertReq, CertReqInfo};
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
@@ -182,9 +182,4 @@ pub fn make_csr(device_id: &str, sk: &Sm2SecretKey) -> Result<DevCsr, FactoryErr
         signature: BitString::from_bytes(sig.as_der())?,
     };
     Ok(DevCsr { der: req.to_der()? })
-}
-
-/// SPKI DER → public key (used when adopting outputs).
-pub(crate) fn spki_key(spki_der: &[u8]) -> Result<Sm2PublicKey, FactoryError> {
-    Ok(public_key_from_spki_der(spki_der)?)
 }

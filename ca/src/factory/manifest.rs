@@ -13,9 +13,9 @@ use x509_cert::request::CertReq;
 use super::{FactoryError, io_err};
 
 /// Largest manifest line or CSR file accepted.
-pub const MAX_ITEM: usize = 16 * 1024;
+pub(crate) const MAX_ITEM: usize = 16 * 1024;
 /// Longest device id.
-pub const MAX_DEVICE_ID: usize = 64;
+pub(crate) const MAX_DEVICE_ID: usize = 64;
 
 /// What the input is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

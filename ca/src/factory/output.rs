@@ -12,11 +12,11 @@ use x509_cert::certificate::Certificate;
 use super::{FactoryError, io_err};
 
 /// Sub-directory of the output holding key-generation bundles.
-pub const BUNDLES: &str = "bundles";
+pub(crate) const BUNDLES: &str = "bundles";
 /// Sub-directory of the output holding CSR-mode certificates (directory input).
-pub const CERTS: &str = "certs";
+pub(crate) const CERTS: &str = "certs";
 /// Staging directory for files not yet renamed; emptied at every start and resume.
-pub const TMP: &str = ".tmp";
+pub(crate) const TMP: &str = ".tmp";
 
 /// The output directory of a batch.
 #[derive(Debug, Clone)]
@@ -161,6 +161,6 @@ pub(crate) fn adopt_bundle(
 }
 
 /// PEM label of a PKCS#8 key encrypted under the batch passphrase (RFC 5958, PBES2 with SM4-CBC).
-pub const KEY_LABEL_PKCS8: &str = "ENCRYPTED PRIVATE KEY";
+pub(crate) const KEY_LABEL_PKCS8: &str = "ENCRYPTED PRIVATE KEY";
 /// PEM label of a PKCS#8 DER encrypted to the line's transport key with SM2 (GM/T 0009 ciphertext DER).
-pub const KEY_LABEL_ENVELOPE: &str = "SM2 ENVELOPED PRIVATE KEY";
+pub(crate) const KEY_LABEL_ENVELOPE: &str = "SM2 ENVELOPED PRIVATE KEY";
