@@ -7,6 +7,7 @@ pub mod crl;
 pub mod csr;
 pub mod device;
 mod error;
+pub mod factory;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ocsp;

@@ -1,4 +1,5 @@
 //! Integration tests of the CA: one binary, one module per concern.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
 
 #[path = "ca/fixture.rs"]
 mod fixture;

@@ -1,12 +1,14 @@
 //! Factory batches through the library: both modes, every input format, bad lines reported precisely,
 //! idempotent re-runs, bundles that decrypt to the key their certificate names, OpenSSL verification.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use base64::Engine as _;
 use smtrust_ca::factory::{
-    BatchReport, BatchSpec, Factory, InputFormat, Issuer, KeyProtection, Mode, make_csr, self_signed_issuer,
+    BatchReport, BatchSpec, Factory, InputFormat, Issuer, KeyProtection, Mode, make_csr,
+    self_signed_issuer,
 };
 use smtrust_crypto::sm2::Sm2SecretKey;
 use x509_cert::der::{self, Decode, DecodePem};
@@ -24,12 +26,17 @@ struct Env {
 
 fn env() -> Env {
     let (cert_pem, key_pem) = self_signed_issuer("factory test CA", NOW).expect("issuer");
-    Env { dir: tempfile::tempdir().expect("tempdir"), cert_pem, key_pem }
+    Env {
+        dir: tempfile::tempdir().expect("tempdir"),
+        cert_pem,
+        key_pem,
+    }
 }
 
 impl Env {
     fn factory(&self) -> Factory {
-        let issuer = Issuer::from_pem(&self.cert_pem, self.key_pem.as_bytes(), None, "ctw-", 3650).expect("issuer");
+        let issuer = Issuer::from_pem(&self.cert_pem, self.key_pem.as_bytes(), None, "ctw-", 3650)
+            .expect("issuer");
         Factory::open(&self.dir.path().join("smtrust.db"), issuer).expect("open")
     }
     fn path(&self, p: &str) -> std::path::PathBuf {
@@ -38,7 +45,10 @@ impl Env {
 }
 
 fn passphrase() -> KeyProtection {
-    KeyProtection::Passphrase { passphrase: Zeroizing::new(b"line-7 secret".to_vec()), iterations: 1000 }
+    KeyProtection::Passphrase {
+        passphrase: Zeroizing::new(b"line-7 secret".to_vec()),
+        iterations: 1000,
+    }
 }
 
 fn reason_for<'a>(r: &'a BatchReport, source: &str) -> &'a str {
@@ -71,7 +81,10 @@ fn check_bundle(
     let cert_der = &blocks[1].1;
     let cert = x509_cert::Certificate::from_der(cert_der).expect("cert");
     let spki = der::Encode::to_der(cert.tbs_certificate().subject_public_key_info()).expect("spki");
-    assert_eq!(&smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk"), sk.public_key());
+    assert_eq!(
+        &smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk"),
+        sk.public_key()
+    );
     smtrust_crypto::x509::verify_signed(cert_der, &issuer_pk(e)).expect("signed by issuer");
     assert!(cert.tbs_certificate().subject().to_string().contains(id));
     assert_eq!(blocks[2].0, "CERTIFICATE");
@@ -92,8 +105,17 @@ fn keygen_csv_reports_bad_lines_and_issues_the_rest() {
     csv.push_str("\"ctw-000102,m1\n"); // line 46: unterminated quote
     std::fs::write(e.path("m.csv"), &csv).expect("write");
     let out = e.path("out");
-    let spec = BatchSpec::new(Mode::KeyGen, e.path("m.csv"), InputFormat::KeysCsv, out.clone(), NOW);
-    let r = e.factory().batch(&spec, Some(&passphrase()), &mut |_| {}).expect("batch");
+    let spec = BatchSpec::new(
+        Mode::KeyGen,
+        e.path("m.csv"),
+        InputFormat::KeysCsv,
+        out.clone(),
+        NOW,
+    );
+    let r = e
+        .factory()
+        .batch(&spec, Some(&passphrase()), &mut |_| {})
+        .expect("batch");
     assert_eq!((r.issued, r.refused, r.total), (40, 5, 45));
     assert!(reason_for(&r, "line 42").contains("duplicate device id (first at line 5)"));
     assert!(reason_for(&r, "line 43").contains("outside the issuer's namespace"));
@@ -110,34 +132,69 @@ fn keygen_csv_reports_bad_lines_and_issues_the_rest() {
     }
     assert!(!out.join("bundles/abc-000001.pem").exists());
     let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report")).expect("json");
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report"))
+            .expect("json");
     assert_eq!(report["issued"], 40);
 
     // Same manifest again: same batch, nothing new issued, bundles untouched.
     let before = std::fs::read(out.join("bundles/ctw-000007.pem")).expect("read");
-    let again = e.factory().batch(&spec, Some(&passphrase()), &mut |_| {}).expect("again");
+    let again = e
+        .factory()
+        .batch(&spec, Some(&passphrase()), &mut |_| {})
+        .expect("again");
     assert_eq!(again.batch_id, r.batch_id);
     assert_eq!((again.issued, again.refused), (40, 5));
-    assert_eq!(std::fs::read(out.join("bundles/ctw-000007.pem")).expect("read"), before);
+    assert_eq!(
+        std::fs::read(out.join("bundles/ctw-000007.pem")).expect("read"),
+        before
+    );
 
     // A different manifest naming an issued device: refused as already issued.
     std::fs::write(e.path("m2.csv"), "device_id\nctw-000001\nctw-900000\n").expect("write");
-    let spec2 = BatchSpec::new(Mode::KeyGen, e.path("m2.csv"), InputFormat::KeysCsv, e.path("out2"), NOW);
-    let r2 = e.factory().batch(&spec2, Some(&passphrase()), &mut |_| {}).expect("batch 2");
+    let spec2 = BatchSpec::new(
+        Mode::KeyGen,
+        e.path("m2.csv"),
+        InputFormat::KeysCsv,
+        e.path("out2"),
+        NOW,
+    );
+    let r2 = e
+        .factory()
+        .batch(&spec2, Some(&passphrase()), &mut |_| {})
+        .expect("batch 2");
     assert_eq!((r2.issued, r2.refused), (1, 1));
-    assert!(reason_for(&r2, "line 2").contains(&format!("already issued by this CA in batch {}", r.batch_id)));
+    assert!(reason_for(&r2, "line 2").contains(&format!(
+        "already issued by this CA in batch {}",
+        r.batch_id
+    )));
 }
 
 #[test]
 fn keygen_jsonl_envelope_opens_with_the_transport_key() {
     let e = env();
     let transport = Sm2SecretKey::generate().expect("transport");
-    let lines: String = (0..12).map(|i| format!("{{\"device_id\":\"ctw-e{i}\",\"lot\":7}}\n")).collect();
-    std::fs::write(e.path("m.jsonl"), format!("{lines}not json\n{{\"lot\":1}}\n")).expect("write");
+    let lines: String = (0..12)
+        .map(|i| format!("{{\"device_id\":\"ctw-e{i}\",\"lot\":7}}\n"))
+        .collect();
+    std::fs::write(
+        e.path("m.jsonl"),
+        format!("{lines}not json\n{{\"lot\":1}}\n"),
+    )
+    .expect("write");
     let out = e.path("out");
-    let spec = BatchSpec::new(Mode::KeyGen, e.path("m.jsonl"), InputFormat::KeysJsonl, out.clone(), NOW);
+    let spec = BatchSpec::new(
+        Mode::KeyGen,
+        e.path("m.jsonl"),
+        InputFormat::KeysJsonl,
+        out.clone(),
+        NOW,
+    );
     let prot = KeyProtection::Envelope(transport.public_key().clone());
-    let r = e.factory().with_threads(3).batch(&spec, Some(&prot), &mut |_| {}).expect("batch");
+    let r = e
+        .factory()
+        .with_threads(3)
+        .batch(&spec, Some(&prot), &mut |_| {})
+        .expect("batch");
     assert_eq!((r.issued, r.refused), (12, 2));
     assert!(reason_for(&r, "line 13").starts_with("not JSON"));
     assert!(reason_for(&r, "line 14").contains("no \"device_id\""));
@@ -158,37 +215,72 @@ fn csr_jsonl_refuses_bad_csrs_precisely() {
     for i in 0..10 {
         let sk = Sm2SecretKey::generate().expect("key");
         let csr = make_csr(&format!("ctw-c{i}"), &sk).expect("csr");
-        lines.push_str(&format!("{{\"device_id\":\"ctw-c{i}\",\"csr\":\"{}\"}}\n", b64(&csr.der)));
+        lines.push_str(&format!(
+            "{{\"device_id\":\"ctw-c{i}\",\"csr\":\"{}\"}}\n",
+            b64(&csr.der)
+        ));
     }
     let sk = Sm2SecretKey::generate().expect("key");
     let mut tampered = make_csr("ctw-t", &sk).expect("csr").der;
     let n = tampered.len();
     tampered[n - 5] ^= 0x01; // inside the signature
-    lines.push_str(&format!("{{\"device_id\":\"ctw-t\",\"csr\":\"{}\"}}\n", b64(&tampered))); // line 11
-    lines.push_str(&format!("{{\"device_id\":\"ctw-p256\",\"csr\":\"{P256_CSR_B64}\"}}\n")); // line 12
+    lines.push_str(&format!(
+        "{{\"device_id\":\"ctw-t\",\"csr\":\"{}\"}}\n",
+        b64(&tampered)
+    )); // line 11
+    lines.push_str(&format!(
+        "{{\"device_id\":\"ctw-p256\",\"csr\":\"{P256_CSR_B64}\"}}\n"
+    )); // line 12
     lines.push_str("{\"device_id\":\"ctw-x\",\"csr\":\"%%%\"}\n"); // line 13
     lines.push_str("{\"device_id\":\"ctw-c1\",\"csr\":\"AAAA\"}\n"); // line 14: duplicate
     let other = make_csr("abc-1", &sk).expect("csr");
-    lines.push_str(&format!("{{\"device_id\":\"abc-1\",\"csr\":\"{}\"}}\n", b64(&other.der))); // line 15
+    lines.push_str(&format!(
+        "{{\"device_id\":\"abc-1\",\"csr\":\"{}\"}}\n",
+        b64(&other.der)
+    )); // line 15
     let mismatch = make_csr("ctw-someone-else", &sk).expect("csr");
-    lines.push_str(&format!("{{\"device_id\":\"ctw-m\",\"csr\":\"{}\"}}\n", b64(&mismatch.der))); // line 16
+    lines.push_str(&format!(
+        "{{\"device_id\":\"ctw-m\",\"csr\":\"{}\"}}\n",
+        b64(&mismatch.der)
+    )); // line 16
     std::fs::write(e.path("csrs.jsonl"), lines).expect("write");
     let out = e.path("out");
-    let spec = BatchSpec::new(Mode::Csr, e.path("csrs.jsonl"), InputFormat::CsrJsonl, out.clone(), NOW);
+    let spec = BatchSpec::new(
+        Mode::Csr,
+        e.path("csrs.jsonl"),
+        InputFormat::CsrJsonl,
+        out.clone(),
+        NOW,
+    );
     let r = e.factory().batch(&spec, None, &mut |_| {}).expect("batch");
     assert_eq!((r.issued, r.refused), (10, 6), "{:?}", r.refusals);
-    assert!(reason_for(&r, "line 11").to_lowercase().contains("signature"), "{}", reason_for(&r, "line 11"));
-    assert!(reason_for(&r, "line 12").contains("wrong key type"), "{}", reason_for(&r, "line 12"));
+    assert!(
+        reason_for(&r, "line 11")
+            .to_lowercase()
+            .contains("signature"),
+        "{}",
+        reason_for(&r, "line 11")
+    );
+    assert!(
+        reason_for(&r, "line 12").contains("wrong key type"),
+        "{}",
+        reason_for(&r, "line 12")
+    );
     assert!(reason_for(&r, "line 13").contains("neither PEM nor base64"));
     assert!(reason_for(&r, "line 14").contains("duplicate device id (first at line 2)"));
     assert!(reason_for(&r, "line 15").contains("namespace"));
-    assert!(reason_for(&r, "line 16").contains("ctw-someone-else"), "{}", reason_for(&r, "line 16"));
+    assert!(
+        reason_for(&r, "line 16").contains("ctw-someone-else"),
+        "{}",
+        reason_for(&r, "line 16")
+    );
     let text = std::fs::read_to_string(out.join("certs.jsonl")).expect("certs");
     let pk = issuer_pk(&e);
     let mut n = 0;
     for l in text.lines() {
         let v: serde_json::Value = serde_json::from_str(l).expect("json");
-        let cert = x509_cert::Certificate::from_pem(v["cert"].as_str().expect("pem").as_bytes()).expect("cert");
+        let cert = x509_cert::Certificate::from_pem(v["cert"].as_str().expect("pem").as_bytes())
+            .expect("cert");
         let der = der::Encode::to_der(&cert).expect("der");
         smtrust_crypto::x509::verify_signed(&der, &pk).expect("signed");
         n += 1;
@@ -217,14 +309,21 @@ fn csr_directory_writes_certs_and_openssl_verifies_them() {
     let r = e.factory().batch(&spec, None, &mut |_| {}).expect("batch");
     assert_eq!((r.issued, r.refused), (6, 1));
     assert!(reason_for(&r, "ctw-junk.csr").contains("CSR DER"));
-    let Some(openssl) = smtrust_test_support::require(smtrust_test_support::Openssl) else { return };
+    let Some(openssl) = smtrust_test_support::require(smtrust_test_support::Openssl) else {
+        return;
+    };
     std::fs::write(e.path("issuer.pem"), &e.cert_pem).expect("write");
     for i in 0..6 {
         let cert = out.join("certs").join(format!("ctw-d{i}.pem"));
         let o = openssl
             .run([
-                "verify", "-vfyopt", "distid:1234567812345678", "-partial_chain", "-CAfile",
-                e.path("issuer.pem").to_str().expect("utf8"), cert.to_str().expect("utf8"),
+                "verify",
+                "-vfyopt",
+                "distid:1234567812345678",
+                "-partial_chain",
+                "-CAfile",
+                e.path("issuer.pem").to_str().expect("utf8"),
+                cert.to_str().expect("utf8"),
             ])
             .expect("run openssl");
         assert!(o.success(), "openssl verify: {}", o.combined());

@@ -36,7 +36,7 @@ pub(crate) enum Command {
     /// Create, unseal, inspect and rotate the sealed key store.
     Keystore(keystore::KeystoreArgs),
     /// Factory provisioning: bulk device identities that survive crashes.
-    Factory(factory::FactoryArgs),
+    Factory(Box<factory::FactoryArgs>),
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -1,5 +1,6 @@
 //! SIGKILL a 20,000-device key-generation batch at random moments, resume each time, then check every
 //! invariant against the journal and the output directory (issue 7).
+#![allow(clippy::panic)] // test assertions
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -27,18 +28,29 @@ fn batch_id(db: &Path) -> Option<String> {
     if !db.exists() {
         return None;
     }
-    smtrust_ca::factory::dump(db).expect("dump").batches.first().map(|b| b.0.clone())
+    smtrust_ca::factory::dump(db)
+        .expect("dump")
+        .batches
+        .first()
+        .map(|b| b.0.clone())
 }
 
 #[test]
 fn sigkill_at_random_points_then_resume_keeps_every_invariant() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let st = smtrust().args(["factory", "dev-issuer", "--out"]).arg(d).status().expect("dev-issuer");
+    let st = smtrust()
+        .args(["factory", "dev-issuer", "--out"])
+        .arg(d)
+        .status()
+        .expect("dev-issuer");
     assert!(st.success());
     let transport = Sm2SecretKey::generate().expect("transport key");
-    std::fs::write(d.join("transport.pub.pem"), smtrust_crypto::pem::encode_public_key(transport.public_key()).expect("pem"))
-        .expect("write");
+    std::fs::write(
+        d.join("transport.pub.pem"),
+        smtrust_crypto::pem::encode_public_key(transport.public_key()).expect("pem"),
+    )
+    .expect("write");
     let mut csv = String::from("device_id,model\n");
     for i in 0..DEVICES {
         csv.push_str(&format!("ctw-{i:010},m7\n"));
@@ -62,7 +74,11 @@ fn sigkill_at_random_points_then_resume_keeps_every_invariant() {
         let mut c = smtrust();
         match batch_id(&db) {
             Some(id) => c.args(["factory", "resume", &id]),
-            None => c.args(["factory", "batch", "--manifest"]).arg(d.join("line7.csv")).arg("--out").arg(&out),
+            None => c
+                .args(["factory", "batch", "--manifest"])
+                .arg(d.join("line7.csv"))
+                .arg("--out")
+                .arg(&out),
         };
         common(&mut c);
         let started = Instant::now();
@@ -72,7 +88,9 @@ fn sigkill_at_random_points_then_resume_keeps_every_invariant() {
             assert!(st.success(), "final resume failed: {st}");
             break;
         }
-        let delay = Duration::from_millis(50 + random_below(window.as_millis() as u64));
+        let delay = Duration::from_millis(
+            50 + random_below(u64::try_from(window.as_millis()).unwrap_or(u64::MAX)),
+        );
         while started.elapsed() < delay {
             if child.try_wait().expect("try_wait").is_some() {
                 break;
@@ -88,14 +106,21 @@ fn sigkill_at_random_points_then_resume_keeps_every_invariant() {
         window = window.max(started.elapsed());
     }
     eprintln!("kill points (delay, had already finished): {kills:?}");
-    assert!(kills.iter().any(|(_, f)| !f), "no run was actually killed; widen the window");
+    assert!(
+        kills.iter().any(|(_, f)| !f),
+        "no run was actually killed; widen the window"
+    );
 
     check_invariants(&db, &out, &transport, d);
 }
 
 fn check_invariants(db: &Path, out: &Path, transport: &Sm2SecretKey, d: &Path) {
     let dump = smtrust_ca::factory::dump(db).expect("dump");
-    assert_eq!(dump.batches.len(), 1, "one batch: re-running the manifest must not create another");
+    assert_eq!(
+        dump.batches.len(),
+        1,
+        "one batch: re-running the manifest must not create another"
+    );
     assert_eq!(dump.batches[0].1, "done");
     let issued: Vec<_> = dump.items.iter().filter(|i| i.state == "issued").collect();
     let refused = dump.items.iter().filter(|i| i.state == "refused").count();
@@ -114,7 +139,10 @@ fn check_invariants(db: &Path, out: &Path, transport: &Sm2SecretKey, d: &Path) {
         assert!(devices.insert(dev.clone()), "device {dev} issued twice");
         let cert_der = it.cert.clone().expect("cert");
         let cert = x509_cert::Certificate::from_der(&cert_der).expect("cert decodes");
-        assert_eq!(hex::encode(cert.tbs_certificate().serial_number().as_bytes()), serial);
+        assert_eq!(
+            hex::encode(cert.tbs_certificate().serial_number().as_bytes()),
+            serial
+        );
         by_device.insert(dev, cert_der);
     }
     for b in &dump.burned {
@@ -124,44 +152,72 @@ fn check_invariants(db: &Path, out: &Path, transport: &Sm2SecretKey, d: &Path) {
 
     // Output: exactly one whole bundle per issued device, holding the journal's certificate and its key.
     let issuer_pem = std::fs::read(d.join("issuer.pem")).expect("issuer");
-    let issuer_cert = smtrust_crypto::pem::blocks(&issuer_pem).expect("pem").remove(0).1;
+    let issuer_cert = smtrust_crypto::pem::blocks(&issuer_pem)
+        .expect("pem")
+        .remove(0)
+        .1;
     let issuer_pk = {
         let c = x509_cert::Certificate::from_der(&issuer_cert).expect("issuer cert");
-        let spki = x509_cert::der::Encode::to_der(c.tbs_certificate().subject_public_key_info()).expect("spki");
+        let spki = x509_cert::der::Encode::to_der(c.tbs_certificate().subject_public_key_info())
+            .expect("spki");
         smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk")
     };
     let mut files = 0;
     for entry in std::fs::read_dir(out.join("bundles")).expect("bundles") {
         let path = entry.expect("entry").path();
-        let dev = path.file_stem().expect("stem").to_string_lossy().into_owned();
-        let want = by_device.get(&dev).unwrap_or_else(|| panic!("bundle {dev} not issued in the journal"));
-        let blocks = smtrust_crypto::pem::blocks(&std::fs::read(&path).expect("read")).expect("bundle is whole PEM");
+        let dev = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        let want = by_device
+            .get(&dev)
+            .unwrap_or_else(|| panic!("bundle {dev} not issued in the journal"));
+        let blocks = smtrust_crypto::pem::blocks(&std::fs::read(&path).expect("read"))
+            .expect("bundle is whole PEM");
         assert_eq!(blocks.len(), 3, "{dev}: key, cert, chain");
         assert_eq!(blocks[0].0, "SM2 ENVELOPED PRIVATE KEY");
-        assert_eq!(&blocks[1].1[..], &want[..], "{dev}: bundle cert is the journal's");
+        assert_eq!(
+            &blocks[1].1[..],
+            &want[..],
+            "{dev}: bundle cert is the journal's"
+        );
         assert_eq!(&blocks[2].1[..], &issuer_cert[..]);
         files += 1;
         // Opening every envelope costs two scalar multiplications; check a sample of about 1 in 20 and
         // every signature.
         smtrust_crypto::x509::verify_signed(&blocks[1].1, &issuer_pk).expect("signed by issuer");
         if random_below(20) == 0 {
-            let pkcs8 = smtrust_crypto::sm2::decrypt_der(transport, &blocks[0].1).expect("envelope opens");
+            let pkcs8 =
+                smtrust_crypto::sm2::decrypt_der(transport, &blocks[0].1).expect("envelope opens");
             let sk = smtrust_crypto::pkcs8::decode_der(&pkcs8).expect("pkcs8");
             let c = x509_cert::Certificate::from_der(&blocks[1].1).expect("cert");
-            let spki = x509_cert::der::Encode::to_der(c.tbs_certificate().subject_public_key_info()).expect("spki");
-            assert_eq!(&smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk"), sk.public_key(), "{dev}: key matches cert");
+            let spki =
+                x509_cert::der::Encode::to_der(c.tbs_certificate().subject_public_key_info())
+                    .expect("spki");
+            assert_eq!(
+                &smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk"),
+                sk.public_key(),
+                "{dev}: key matches cert"
+            );
         }
     }
     assert_eq!(files, DEVICES, "one bundle per issued device, none missing");
     let leftovers: Vec<_> = std::fs::read_dir(out.join(".tmp")).expect("tmp").collect();
-    assert!(leftovers.is_empty(), "staging directory not empty: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "staging directory not empty: {leftovers:?}"
+    );
     let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report")).expect("json");
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report"))
+            .expect("json");
     assert_eq!(report["issued"], DEVICES);
     assert_eq!(report["refused"], 3);
 
     // A sample verifies with the OpenSSL 3 CLI.
-    let Some(openssl) = smtrust_test_support::require(smtrust_test_support::Openssl) else { return };
+    let Some(openssl) = smtrust_test_support::require(smtrust_test_support::Openssl) else {
+        return;
+    };
     for i in [0, 7_777, DEVICES - 1] {
         let dev = format!("ctw-{i:010}");
         let pem = smtrust_crypto::pem::encode("CERTIFICATE", &by_device[&dev]).expect("pem");
@@ -169,8 +225,13 @@ fn check_invariants(db: &Path, out: &Path, transport: &Sm2SecretKey, d: &Path) {
         std::fs::write(&p, pem.as_bytes()).expect("write");
         let o = openssl
             .run([
-                "verify", "-vfyopt", "distid:1234567812345678", "-partial_chain", "-CAfile",
-                d.join("issuer.pem").to_str().expect("utf8"), p.to_str().expect("utf8"),
+                "verify",
+                "-vfyopt",
+                "distid:1234567812345678",
+                "-partial_chain",
+                "-CAfile",
+                d.join("issuer.pem").to_str().expect("utf8"),
+                p.to_str().expect("utf8"),
             ])
             .expect("openssl");
         assert!(o.success(), "openssl verify {dev}: {}", o.combined());

@@ -13,7 +13,9 @@ use x509_cert::request::{CertReq, CertReqInfo};
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 use super::FactoryError;
-use crate::{CsrDistId, DeviceId, IssuerConfig, Namespace, Profile, ProfileKind, Serial, VerifiedCsr};
+use crate::{
+    CsrDistId, DeviceId, IssuerConfig, Namespace, Profile, ProfileKind, Serial, VerifiedCsr,
+};
 
 /// The issuing CA of a batch: a [`crate::Issuer`] (namespace enforced by it), the device profile and the
 /// chain written into bundles.
@@ -26,7 +28,9 @@ pub struct Issuer {
 
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issuer").field("ca", &self.ca).finish_non_exhaustive()
+        f.debug_struct("Issuer")
+            .field("ca", &self.ca)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,7 +58,8 @@ impl Issuer {
         let sk = smtrust_crypto::pem::decode_private_key(key, passphrase)?;
         let public_key = sk.public_key().clone();
         let mut config = IssuerConfig::new("factory");
-        config.namespace = Namespace::new(namespace).map_err(|e| FactoryError::Issuer(e.to_string()))?;
+        config.namespace =
+            Namespace::new(namespace).map_err(|e| FactoryError::Issuer(e.to_string()))?;
         let ca = crate::Issuer::import(&cert_der, Arc::new(sk.signing_key(CertId)?), config)
             .map_err(|e| FactoryError::Issuer(e.to_string()))?;
         let mut profile = Profile::builtin("factory-device", ProfileKind::DeviceIdentity);
@@ -127,7 +132,10 @@ impl Issuer {
 }
 
 /// The request a generated key stands for: the factory made the key itself, so possession is given.
-pub(crate) fn generated_key_request(device_id: &str, sk: &Sm2SecretKey) -> Result<VerifiedCsr, FactoryError> {
+pub(crate) fn generated_key_request(
+    device_id: &str,
+    sk: &Sm2SecretKey,
+) -> Result<VerifiedCsr, FactoryError> {
     let spki_der = public_key_to_spki_der(sk.public_key())?;
     Ok(VerifiedCsr {
         subject: Name::from_str(&format!("CN={device_id}"))?,

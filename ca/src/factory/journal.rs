@@ -101,7 +101,10 @@ impl Journal {
     }
 
     /// (issuer, params JSON, state) of a batch.
-    pub(crate) fn batch(&mut self, id: &str) -> Result<Option<(String, String, String)>, FactoryError> {
+    pub(crate) fn batch(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<(String, String, String)>, FactoryError> {
         let row = self.rt.block_on(
             sqlx::query("SELECT issuer, params, state FROM factory_batches WHERE id = ?")
                 .bind(id)
@@ -111,7 +114,10 @@ impl Journal {
     }
 
     /// Devices this issuer already holds (issued or pending, any batch): device id → batch id.
-    pub(crate) fn held_devices(&mut self, issuer: &str) -> Result<HashMap<String, String>, FactoryError> {
+    pub(crate) fn held_devices(
+        &mut self,
+        issuer: &str,
+    ) -> Result<HashMap<String, String>, FactoryError> {
         let rows = self.rt.block_on(
             sqlx::query(
                 "SELECT device_id, batch_id FROM factory_items WHERE issuer = ? AND state <> 'refused'",
@@ -225,9 +231,11 @@ impl Journal {
         fresh: &mut dyn FnMut() -> Result<String, FactoryError>,
     ) -> Result<usize, FactoryError> {
         let rows = self.rt.block_on(
-            sqlx::query("SELECT seq, serial FROM factory_items WHERE batch_id = ? AND state = 'pending'")
-                .bind(id)
-                .fetch_all(&mut self.conn),
+            sqlx::query(
+                "SELECT seq, serial FROM factory_items WHERE batch_id = ? AND state = 'pending'",
+            )
+            .bind(id)
+            .fetch_all(&mut self.conn),
         )?;
         let mut updates = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -236,12 +244,14 @@ impl Journal {
         self.rt.block_on(async {
             let mut tx = self.conn.begin().await?;
             for (seq, old, new) in &updates {
-                sqlx::query("INSERT INTO factory_burned_serials (serial, batch_id, seq) VALUES (?, ?, ?)")
-                    .bind(old)
-                    .bind(id)
-                    .bind(seq)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO factory_burned_serials (serial, batch_id, seq) VALUES (?, ?, ?)",
+                )
+                .bind(old)
+                .bind(id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("UPDATE factory_items SET serial = ? WHERE batch_id = ? AND seq = ?")
                     .bind(new)
                     .bind(id)
@@ -318,12 +328,11 @@ pub struct DumpItem {
 /// Read the whole journal at `db` (read-only use; opens like [`Journal::open`]).
 pub fn dump(db: &Path) -> Result<JournalDump, FactoryError> {
     let mut j = Journal::open(db)?;
-    let batches = j
-        .rt
-        .block_on(sqlx::query("SELECT id, state FROM factory_batches").fetch_all(&mut j.conn))?
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let batches =
+        j.rt.block_on(sqlx::query("SELECT id, state FROM factory_batches").fetch_all(&mut j.conn))?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
     let items = j
         .rt
         .block_on(
@@ -345,5 +354,9 @@ pub fn dump(db: &Path) -> Result<JournalDump, FactoryError> {
         .into_iter()
         .map(|r| r.get(0))
         .collect();
-    Ok(JournalDump { batches, items, burned })
+    Ok(JournalDump {
+        batches,
+        items,
+        burned,
+    })
 }

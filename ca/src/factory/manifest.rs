@@ -65,7 +65,10 @@ pub(crate) struct Manifest {
 /// Device ids are also file names in the output: `[A-Za-z0-9._-]`, 1..=64, not starting with a dot.
 pub(crate) fn check_device_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_DEVICE_ID {
-        return Err(format!("device id length {} not in 1..={MAX_DEVICE_ID}", id.len()));
+        return Err(format!(
+            "device id length {} not in 1..={MAX_DEVICE_ID}",
+            id.len()
+        ));
     }
     if id.starts_with('.') {
         return Err("device id starts with '.'".into());
@@ -74,7 +77,9 @@ pub(crate) fn check_device_id(id: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(format!("device id has character {c:?} (allowed: A-Z a-z 0-9 . _ -)"));
+        return Err(format!(
+            "device id has character {c:?} (allowed: A-Z a-z 0-9 . _ -)"
+        ));
     }
     Ok(())
 }
@@ -99,11 +104,17 @@ pub(crate) fn read(path: &Path, format: InputFormat) -> Result<Manifest, Factory
                 .collect();
             names.sort();
             for p in names {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let bytes = std::fs::read(&p).map_err(io_err(&p))?;
                 feed(&mut h, name.as_bytes());
                 feed(&mut h, &bytes);
-                let stem = p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let stem = p
+                    .file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 b.csr(name, Some(stem), Ok(bytes));
             }
         }
@@ -146,7 +157,10 @@ pub(crate) fn read(path: &Path, format: InputFormat) -> Result<Manifest, Factory
     }
     let sm3 = smtrust_crypto::sm3::digest(&h);
     if b.entries.is_empty() && b.refusals.is_empty() {
-        return Err(FactoryError::Manifest(format!("{} holds no devices", path.display())));
+        return Err(FactoryError::Manifest(format!(
+            "{} holds no devices",
+            path.display()
+        )));
     }
     Ok(Manifest {
         entries: b.entries,
@@ -206,7 +220,10 @@ impl Builder {
             Ok(v) => v,
             Err(e) => return self.refuse(source, None, format!("not JSON: {e}")),
         };
-        let id = v.get("device_id").and_then(|x| x.as_str()).map(str::to_owned);
+        let id = v
+            .get("device_id")
+            .and_then(|x| x.as_str())
+            .map(str::to_owned);
         let csr = match v.get("csr").and_then(|x| x.as_str()) {
             None => Err("no \"csr\" string".to_string()),
             Some(s) if s.contains("-----BEGIN") => Ok(s.as_bytes().to_vec()),
@@ -245,7 +262,11 @@ impl Builder {
             .cloned()
             .zip(cols.into_iter().map(serde_json::Value::String))
             .collect();
-        let id = map.get("device_id").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let id = map
+            .get("device_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
         let json = serde_json::Value::Object(map).to_string();
         self.accept(source, id, json.into_bytes());
     }
@@ -299,7 +320,9 @@ fn parse_csr(bytes: &[u8]) -> Result<Vec<u8>, String> {
             {
                 der.to_vec()
             }
-            Some((label, _)) => return Err(format!("PEM block is {label}, not CERTIFICATE REQUEST")),
+            Some((label, _)) => {
+                return Err(format!("PEM block is {label}, not CERTIFICATE REQUEST"));
+            }
             None => return Err("no PEM block".into()),
         }
     } else {

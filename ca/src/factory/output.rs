@@ -55,7 +55,10 @@ impl OutDir {
 
     /// Stage `bytes` for `final_path` (called from worker threads; no sync yet).
     pub(crate) fn stage(&self, final_path: &Path, bytes: &[u8]) -> Result<Staged, FactoryError> {
-        let name = final_path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         let tmp = self.root.join(TMP).join(name);
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         f.write_all(bytes).map_err(io_err(&tmp))?;
@@ -82,7 +85,9 @@ impl OutDir {
             }
         }
         for d in dirs {
-            File::open(&d).and_then(|f| f.sync_all()).map_err(io_err(&d))?;
+            File::open(&d)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&d))?;
         }
         Ok(())
     }
@@ -103,14 +108,19 @@ impl OutDir {
 
     /// Write one whole file atomically (report, JSON Lines output): temp, fsync, rename, fsync dir.
     pub(crate) fn write_file(&self, final_path: &Path, bytes: &[u8]) -> Result<(), FactoryError> {
-        let name = final_path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         let tmp = self.root.join(TMP).join(name);
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         f.write_all(bytes).map_err(io_err(&tmp))?;
         f.sync_all().map_err(io_err(&tmp))?;
         fs::rename(&tmp, final_path).map_err(io_err(final_path))?;
         if let Some(d) = final_path.parent() {
-            File::open(d).and_then(|f| f.sync_all()).map_err(io_err(d))?;
+            File::open(d)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(d))?;
         }
         Ok(())
     }
@@ -124,7 +134,11 @@ pub(crate) struct Staged {
 }
 
 /// Bundle text: the protected key block, the device certificate, then the chain (issuer first).
-pub(crate) fn bundle_text(key_pem: &str, cert_der: &[u8], chain_pem: &str) -> Result<String, FactoryError> {
+pub(crate) fn bundle_text(
+    key_pem: &str,
+    cert_der: &[u8],
+    chain_pem: &str,
+) -> Result<String, FactoryError> {
     let cert = smtrust_crypto::pem::encode("CERTIFICATE", cert_der)?;
     Ok(format!("{key_pem}{}{chain_pem}", cert.as_str()))
 }
@@ -155,7 +169,8 @@ pub(crate) fn adopt_bundle(
     if hex::encode(cert.tbs_certificate().serial_number().as_bytes()) != serial_hex {
         return Err(bad("certificate serial is not the one reserved"));
     }
-    smtrust_crypto::x509::verify_signed(&cert_der, issuer).map_err(|_| bad("not signed by this issuer"))?;
+    smtrust_crypto::x509::verify_signed(&cert_der, issuer)
+        .map_err(|_| bad("not signed by this issuer"))?;
     let _ = cert.to_der();
     Ok(cert_der)
 }

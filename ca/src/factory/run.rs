@@ -6,11 +6,11 @@ use smtrust_crypto::pkcs8::KdfPrf;
 use smtrust_crypto::sm2::{Sm2PublicKey, Sm2SecretKey};
 use zeroize::Zeroizing;
 
+use super::FactoryError;
 use super::issuer::Issuer;
 use super::journal::{Journal, NewItem, Outcome, Pending};
 use super::manifest::{self, InputFormat};
 use super::output::{self, OutDir, Staged};
-use super::FactoryError;
 
 /// Serial length: 16 random bytes, top bit clear (positive INTEGER, RFC 5280 §4.1.2.2).
 pub const SERIAL_LEN: usize = 16;
@@ -45,7 +45,9 @@ pub enum KeyProtection {
 impl std::fmt::Debug for KeyProtection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Passphrase { iterations, .. } => write!(f, "Passphrase {{ iterations: {iterations}, .. }}"),
+            Self::Passphrase { iterations, .. } => {
+                write!(f, "Passphrase {{ iterations: {iterations}, .. }}")
+            }
             Self::Envelope(_) => f.write_str("Envelope(..)"),
         }
     }
@@ -81,7 +83,14 @@ pub struct BatchSpec {
 impl BatchSpec {
     /// A spec without a quota.
     pub fn new(mode: Mode, input: PathBuf, format: InputFormat, out: PathBuf, now: u64) -> Self {
-        Self { mode, input, format, out, quota: None, now }
+        Self {
+            mode,
+            input,
+            format,
+            out,
+            quota: None,
+            now,
+        }
     }
 }
 
@@ -147,7 +156,9 @@ pub struct Factory {
 
 impl std::fmt::Debug for Factory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Factory").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("Factory")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,7 +166,11 @@ impl Factory {
     /// Open (or create) the journal in the SQLite database at `db`, issuing with `issuer` on every core.
     pub fn open(db: &Path, issuer: Issuer) -> Result<Self, FactoryError> {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(Self { journal: Journal::open(db)?, issuer, threads })
+        Ok(Self {
+            journal: Journal::open(db)?,
+            issuer,
+            threads,
+        })
     }
 
     /// Use `n` worker threads instead of one per core.
@@ -175,7 +190,11 @@ impl Factory {
         let m = manifest::read(&spec.input, spec.format)?;
         let issuer_fpr = self.issuer.fingerprint();
         let mode_tag = format!("{:?}", spec.mode);
-        let id_hash = smtrust_crypto::sm3::digest_parts(&[&m.sm3, issuer_fpr.as_bytes(), mode_tag.as_bytes()]);
+        let id_hash = smtrust_crypto::sm3::digest_parts(&[
+            &m.sm3,
+            issuer_fpr.as_bytes(),
+            mode_tag.as_bytes(),
+        ]);
         let id = hex::encode(id_hash.get(..16).unwrap_or_default());
         if self.journal.batch(&id)?.is_some() {
             return self.resume(&id, keys, progress);
@@ -195,9 +214,15 @@ impl Factory {
             let refused = if let Some(b) = held.get(&e.device_id) {
                 Some(format!("already issued by this CA in batch {b}"))
             } else if !e.device_id.starts_with(self.issuer.namespace()) {
-                Some(format!("device id outside the issuer's namespace {:?}", self.issuer.namespace()))
+                Some(format!(
+                    "device id outside the issuer's namespace {:?}",
+                    self.issuer.namespace()
+                ))
             } else if spec.quota.is_some_and(|q| count >= q) {
-                Some(format!("issuer quota of {} devices reached", spec.quota.unwrap_or_default()))
+                Some(format!(
+                    "issuer quota of {} devices reached",
+                    spec.quota.unwrap_or_default()
+                ))
             } else {
                 None
             };
@@ -217,9 +242,16 @@ impl Factory {
             });
         }
         for r in m.refusals {
-            items.push(NewItem { source: r.source, device_id: r.device_id, refused: Some(r.reason), serial: None, payload: None });
+            items.push(NewItem {
+                source: r.source,
+                device_id: r.device_id,
+                refused: Some(r.reason),
+                serial: None,
+                payload: None,
+            });
         }
-        let params_json = serde_json::to_string(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
+        let params_json =
+            serde_json::to_string(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
         self.journal.create(&id, &issuer_fpr, &params_json, items)?;
         tracing::info!(batch = %id, "factory batch planned");
         self.run(&id, &params, keys, false, progress)
@@ -237,15 +269,22 @@ impl Factory {
             .batch(id)?
             .ok_or_else(|| FactoryError::UnknownBatch(id.to_owned()))?;
         if issuer != self.issuer.fingerprint() {
-            return Err(FactoryError::Mismatch { batch: id.to_owned(), what: "issuer" });
+            return Err(FactoryError::Mismatch {
+                batch: id.to_owned(),
+                what: "issuer",
+            });
         }
-        let params: Params = serde_json::from_str(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
+        let params: Params =
+            serde_json::from_str(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
         if state == "done" {
             return self.finish(id, &params, true, false);
         }
         check_keys(id, params.mode, keys)?;
         if params.keys != keys.map(KeyProtection::kind).unwrap_or_default() {
-            return Err(FactoryError::Mismatch { batch: id.to_owned(), what: "key protection" });
+            return Err(FactoryError::Mismatch {
+                batch: id.to_owned(),
+                what: "key protection",
+            });
         }
         self.run(id, &params, keys, true, progress)
     }
@@ -308,7 +347,7 @@ impl Factory {
         out: &OutDir,
     ) -> Result<(Vec<Outcome>, Vec<Staged>), FactoryError> {
         let per = chunk.len().div_ceil(self.threads).max(1);
-        let results: Vec<Result<Vec<(Outcome, Option<Staged>)>, FactoryError>> = std::thread::scope(|s| {
+        let results: Vec<WorkerResult> = std::thread::scope(|s| {
             let handles: Vec<_> = chunk
                 .chunks(per)
                 .map(|part| {
@@ -321,7 +360,11 @@ impl Factory {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(FactoryError::Issuer("worker thread panicked".into()))))
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(FactoryError::Issuer("worker thread panicked".into()))
+                    })
+                })
                 .collect()
         });
         let mut outcomes = Vec::with_capacity(chunk.len());
@@ -342,11 +385,15 @@ impl Factory {
         keys: Option<&KeyProtection>,
         out: &OutDir,
     ) -> Result<(Outcome, Option<Staged>), FactoryError> {
-        let serial = hex::decode(&p.serial).map_err(|_| FactoryError::Issuer("journal serial is not hex".into()))?;
+        let serial = hex::decode(&p.serial)
+            .map_err(|_| FactoryError::Issuer("journal serial is not hex".into()))?;
         match (params.mode, keys) {
             (Mode::Csr, _) => {
                 let outcome = match crate::csr::parse_and_verify(&p.payload) {
-                    Err(e) => Outcome::Refused { seq: p.seq, reason: e.to_string() },
+                    Err(e) => Outcome::Refused {
+                        seq: p.seq,
+                        reason: e.to_string(),
+                    },
                     Ok(csr) => match self.issuer.issue(&p.device_id, &csr, &serial, params.now)? {
                         Ok(cert) => Outcome::Issued { seq: p.seq, cert },
                         Err(reason) => Outcome::Refused { seq: p.seq, reason },
@@ -366,12 +413,20 @@ impl Factory {
                 let staged = out.stage(&out.bundle_path(&p.device_id), text.as_bytes())?;
                 Ok((Outcome::Issued { seq: p.seq, cert }, Some(staged)))
             }
-            (Mode::KeyGen, None) => Err(FactoryError::Issuer("key-generation mode needs a key protection".into())),
+            (Mode::KeyGen, None) => Err(FactoryError::Issuer(
+                "key-generation mode needs a key protection".into(),
+            )),
         }
     }
 
     /// Write CSR-mode outputs and the report from the journal (idempotent), mark the batch done.
-    fn finish(&mut self, id: &str, params: &Params, resumed: bool, write: bool) -> Result<BatchReport, FactoryError> {
+    fn finish(
+        &mut self,
+        id: &str,
+        params: &Params,
+        resumed: bool,
+        write: bool,
+    ) -> Result<BatchReport, FactoryError> {
         let items = self.journal.items(id)?;
         let out = OutDir::prepare(&params.out)?;
         let mut report = BatchReport {
@@ -409,7 +464,9 @@ impl Factory {
                     report.refusals.push(RefusedItem {
                         source: it.source.clone(),
                         device_id: it.device_id.clone(),
-                        reason: it.reason.clone().unwrap_or_else(|| format!("not finished (state {}, seq {})", it.state, it.seq)),
+                        reason: it.reason.clone().unwrap_or_else(|| {
+                            format!("not finished (state {}, seq {})", it.state, it.seq)
+                        }),
                     });
                 }
             }
@@ -419,8 +476,12 @@ impl Factory {
             if params.mode == Mode::Csr && params.format == InputFormat::CsrJsonl {
                 out.write_file(&out.root().join("certs.jsonl"), jsonl.as_bytes())?;
             }
-            out.write_file(&out.root().join("chain.pem"), self.issuer.chain_pem().as_bytes())?;
-            let json = serde_json::to_vec_pretty(&report).map_err(|e| FactoryError::Manifest(e.to_string()))?;
+            out.write_file(
+                &out.root().join("chain.pem"),
+                self.issuer.chain_pem().as_bytes(),
+            )?;
+            let json = serde_json::to_vec_pretty(&report)
+                .map_err(|e| FactoryError::Manifest(e.to_string()))?;
             out.write_file(&out.root().join("report.json"), &json)?;
             self.journal.finish(id)?;
         }
@@ -431,7 +492,10 @@ impl Factory {
 
 fn check_keys(id: &str, mode: Mode, keys: Option<&KeyProtection>) -> Result<(), FactoryError> {
     if mode == Mode::KeyGen && keys.is_none() {
-        return Err(FactoryError::Mismatch { batch: id.to_owned(), what: "key protection (none given)" });
+        return Err(FactoryError::Mismatch {
+            batch: id.to_owned(),
+            what: "key protection (none given)",
+        });
     }
     Ok(())
 }
@@ -447,8 +511,16 @@ fn fresh_serial() -> Result<String, FactoryError> {
 
 fn protect(sk: &Sm2SecretKey, k: &KeyProtection) -> Result<String, FactoryError> {
     Ok(match k {
-        KeyProtection::Passphrase { passphrase, iterations } => {
-            let der = smtrust_crypto::pkcs8::encrypt_pkcs8_with_iterations(sk, passphrase, KdfPrf::HmacSha256, *iterations)?;
+        KeyProtection::Passphrase {
+            passphrase,
+            iterations,
+        } => {
+            let der = smtrust_crypto::pkcs8::encrypt_pkcs8_with_iterations(
+                sk,
+                passphrase,
+                KdfPrf::HmacSha256,
+                *iterations,
+            )?;
             smtrust_crypto::pem::encode(output::KEY_LABEL_PKCS8, &der)?.to_string()
         }
         KeyProtection::Envelope(pk) => {
@@ -458,3 +530,6 @@ fn protect(sk: &Sm2SecretKey, k: &KeyProtection) -> Result<String, FactoryError>
         }
     })
 }
+
+/// What one signing thread returns for its part of a chunk.
+type WorkerResult = Result<Vec<(Outcome, Option<Staged>)>, FactoryError>;

@@ -34,7 +34,11 @@ enum FactoryCommand {
     DevCsrs(DevCsrsArgs),
 }
 
-pub(crate) fn run(args: &FactoryArgs, data_dir: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    args: &FactoryArgs,
+    data_dir: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     match &args.command {
         FactoryCommand::Batch(a) => batch::run(a, data_dir, json),
         FactoryCommand::Resume(a) => resume::run(a, data_dir, json),
@@ -75,10 +79,17 @@ impl IssuerArgs {
         let chain = std::fs::read_to_string(&self.issuer_cert)
             .with_context(|| format!("reading {}", self.issuer_cert.display()))?;
         let key = Zeroizing::new(
-            std::fs::read(&self.issuer_key).with_context(|| format!("reading {}", self.issuer_key.display()))?,
+            std::fs::read(&self.issuer_key)
+                .with_context(|| format!("reading {}", self.issuer_key.display()))?,
         );
         let pass = secret(self.issuer_passphrase_file.as_deref(), "SMTRUST_PASSPHRASE")?;
-        let issuer = Issuer::from_pem(&chain, &key, pass.as_ref().map(|p| p.as_slice()), &self.namespace, self.days)?;
+        let issuer = Issuer::from_pem(
+            &chain,
+            &key,
+            pass.as_ref().map(|p| p.as_slice()),
+            &self.namespace,
+            self.days,
+        )?;
         let db = match (&self.db, data_dir) {
             (Some(p), _) => p.clone(),
             (None, Some(d)) => {
@@ -87,7 +98,8 @@ impl IssuerArgs {
             }
             (None, None) => PathBuf::from("smtrust.db"),
         };
-        let f = Factory::open(&db, issuer).with_context(|| format!("opening journal {}", db.display()))?;
+        let f = Factory::open(&db, issuer)
+            .with_context(|| format!("opening journal {}", db.display()))?;
         Ok(match self.threads {
             Some(n) => f.with_threads(n),
             None => f,
@@ -117,19 +129,22 @@ impl KeyArgs {
                 .with_context(|| format!("{} is not an SM2 public key", p.display()))?;
             return Ok(Some(KeyProtection::Envelope(pk)));
         }
-        Ok(secret(self.passphrase_file.as_deref(), "SMTRUST_BUNDLE_PASSPHRASE")?.map(|passphrase| {
-            KeyProtection::Passphrase {
-                passphrase,
-                iterations: self.kdf_iterations,
-            }
-        }))
+        Ok(
+            secret(self.passphrase_file.as_deref(), "SMTRUST_BUNDLE_PASSPHRASE")?.map(
+                |passphrase| KeyProtection::Passphrase {
+                    passphrase,
+                    iterations: self.kdf_iterations,
+                },
+            ),
+        )
     }
 }
 
 /// A secret from a file (trailing newline dropped) or an environment variable; never from a flag value.
 fn secret(file: Option<&Path>, env: &str) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
     if let Some(f) = file {
-        let mut v = Zeroizing::new(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
+        let mut v =
+            Zeroizing::new(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
         while v.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
             v.pop();
         }
@@ -164,7 +179,12 @@ pub(crate) fn progress_sink(json: bool) -> Box<dyn FnMut(Progress)> {
     Box::new(move |p: Progress| {
         if p.done >= p.total || last.is_none_or(|l| l.elapsed() >= Duration::from_secs(2)) {
             let secs = start.elapsed().as_secs_f64().max(0.001);
-            eprintln!("progress {}/{} devices, {:.0}/s", p.done, p.total, p.done as f64 / secs);
+            eprintln!(
+                "progress {}/{} devices, {:.0}/s",
+                p.done,
+                p.total,
+                p.done as f64 / secs
+            );
             last = Some(Instant::now());
         }
     })
@@ -175,9 +195,17 @@ pub(crate) fn print_report(r: &BatchReport, json: bool) -> anyhow::Result<ExitCo
     if json {
         println!("{}", serde_json::to_string(r)?);
     } else {
-        println!("batch {}: {} issued, {} refused of {}", r.batch_id, r.issued, r.refused, r.total);
+        println!(
+            "batch {}: {} issued, {} refused of {}",
+            r.batch_id, r.issued, r.refused, r.total
+        );
         for x in r.refusals.iter().take(20) {
-            println!("  refused {} ({}): {}", x.source, x.device_id.as_deref().unwrap_or("-"), x.reason);
+            println!(
+                "  refused {} ({}): {}",
+                x.source,
+                x.device_id.as_deref().unwrap_or("-"),
+                x.reason
+            );
         }
         if r.refusals.len() > 20 {
             println!("  ... {} more", r.refusals.len() - 20);
@@ -240,7 +268,12 @@ fn dev_csrs(a: &DevCsrsArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("worker panicked")))).collect()
+        hs.into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("worker panicked")))
+            })
+            .collect()
     });
     let mut all = String::new();
     for l in lines {
@@ -250,6 +283,8 @@ fn dev_csrs(a: &DevCsrsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The binary is the edge that reads the clock; libraries take time as a parameter.
+#[allow(clippy::disallowed_methods)]
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -24,7 +24,11 @@ use super::{IssuerArgs, KeyArgs};
 #[command(verbatim_doc_comment)]
 pub(crate) struct BatchArgs {
     /// CSR mode: directory of CSR files or JSON Lines file.
-    #[arg(long, conflicts_with = "manifest", required_unless_present = "manifest")]
+    #[arg(
+        long,
+        conflicts_with = "manifest",
+        required_unless_present = "manifest"
+    )]
     csr: Option<PathBuf>,
     /// Key-generation mode: CSV or JSON Lines manifest of device ids and attributes.
     #[arg(long)]
@@ -60,7 +64,13 @@ pub(crate) fn run(a: &BatchArgs, data_dir: Option<&Path>, json: bool) -> anyhow:
         _ => None,
     };
     let mut factory = a.issuer.open(data_dir)?;
-    let mut spec = BatchSpec::new(mode, input.clone(), format, a.out.clone(), super::unix_now());
+    let mut spec = BatchSpec::new(
+        mode,
+        input.clone(),
+        format,
+        a.out.clone(),
+        super::unix_now(),
+    );
     spec.quota = a.quota;
     let mut sink = super::progress_sink(json);
     let report = factory.batch(&spec, keys.as_ref(), &mut *sink)?;
