@@ -21,10 +21,17 @@ async fn issue(pki: &Pki, id: &str) -> smtrust_ca::IssuedCert {
         .unwrap()
 }
 
-async fn lifecycle(pki: &Pki) {
+/// A device-id prefix unique to this run: a persistent database (PostgreSQL) keeps earlier runs' active
+/// devices, and a duplicate active device id is refused by design.
+fn run_tag() -> String {
+    let b = smtrust_crypto::rng::bytes::<6>().unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn lifecycle(pki: &Pki, tag: &str) {
     let mut events = pki.svc.subscribe();
-    let a = issue(pki, "ctw-a").await;
-    let b = issue(pki, "ctw-b").await;
+    let a = issue(pki, &format!("ctw-{tag}-a")).await;
+    let b = issue(pki, &format!("ctw-{tag}-b")).await;
     pki.svc.crl("line7", false).await.unwrap();
     let e = pki
         .svc
@@ -60,7 +67,7 @@ async fn lifecycle(pki: &Pki) {
 
 #[tokio::test]
 async fn revoke_suspend_resume_on_sqlite() {
-    lifecycle(&pki().await).await;
+    lifecycle(&pki().await, &run_tag()).await;
 }
 
 #[tokio::test]
@@ -69,7 +76,8 @@ async fn revoke_suspend_resume_on_postgres_with_notify() {
     let store = SqlStore::open_postgres(&url.0, 4).await.unwrap();
     let mut listener = RevocationListener::connect(&url.0).await.unwrap();
     let pki = pki_with(store, "http://127.0.0.1:1").await;
-    lifecycle(&pki).await;
+    let tag = run_tag();
+    lifecycle(&pki, &tag).await;
     // The NOTIFY side: the three changes arrive as JSON events (other tests may share the database).
     let mut kinds = Vec::new();
     while kinds.len() < 3 {
@@ -80,7 +88,7 @@ async fn revoke_suspend_resume_on_postgres_with_notify() {
         if ev
             .device_id
             .as_deref()
-            .is_some_and(|d| d == "ctw-a" || d == "ctw-b")
+            .is_some_and(|d| d == format!("ctw-{tag}-a") || d == format!("ctw-{tag}-b"))
         {
             kinds.push(ev.kind);
         }
