@@ -1,8 +1,13 @@
 //! The command line: global options and the top-level commands. One module per noun under `cli/`.
 
+mod agent;
+mod attest;
+mod ca;
 pub(crate) mod factory;
 mod keystore;
+mod policy;
 mod secret;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,12 +42,27 @@ pub(crate) enum Command {
     Keystore(keystore::KeystoreArgs),
     /// Factory provisioning: bulk device identities that survive crashes.
     Factory(Box<factory::FactoryArgs>),
+    /// The certificate authority: hierarchy, issuance, revocation, CRL and OCSP.
+    Ca(Box<ca::CaArgs>),
+    /// Cedar policy bundles: validate, test, apply, diff, dry-run, explain.
+    Policy(Box<policy::PolicyArgs>),
+    /// Attestation: reference values and offline verification of results.
+    Attest(Box<attest::AttestArgs>),
+    /// The device side: key, CSR, EST enrollment and renewal, attestation.
+    Agent(Box<agent::AgentArgs>),
+    /// Run the service: HTTP API (CRL, OCSP, EST, attestation) and the gateway listeners.
+    Serve(Box<serve::ServeArgs>),
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => crate::demo::run(&args, cli.json),
         Command::Factory(args) => factory::run(&args, cli.data_dir.as_deref(), cli.json),
+        Command::Ca(args) => ca::run(&args, cli.data_dir.as_deref(), cli.json),
+        Command::Policy(args) => policy::run(&args, cli.data_dir.as_deref(), cli.json),
+        Command::Attest(args) => attest::run(&args, cli.data_dir.as_deref(), cli.json),
+        Command::Agent(args) => agent::run(&args, cli.data_dir.as_deref(), cli.json),
+        Command::Serve(args) => serve::run(&args, cli.data_dir.as_deref(), cli.json),
         Command::Keystore(args) => {
             keystore::run(&data_dir(cli.data_dir.as_deref())?, args, cli.json)?;
             Ok(ExitCode::SUCCESS)

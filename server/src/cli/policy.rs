@@ -1,0 +1,18 @@
+//! `smtrust policy`: policy bundles. Being built this session; the verbs land here.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+
+/// Arguments of `smtrust policy`.
+#[derive(Debug, Args)]
+pub(crate) struct PolicyArgs {
+    /// Arguments for the verbs being built.
+    #[arg(trailing_var_arg = true)]
+    pub(crate) rest: Vec<String>,
+}
+
+pub(crate) fn run(_args: &PolicyArgs, _data_dir: Option<&Path>, _json: bool) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`smtrust policy` is not available in this build yet")
+}
