@@ -10,6 +10,8 @@ mod hash;
 mod hmac;
 mod identity;
 mod kx;
+#[cfg(feature = "axum")]
+pub mod serve;
 mod sign;
 mod sniff;
 mod tls13;
