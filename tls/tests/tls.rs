@@ -21,6 +21,8 @@ mod pki;
 mod dual;
 #[path = "tls/gmssl.rs"]
 mod gmssl;
+#[path = "tls/gmssl_server.rs"]
+mod gmssl_server;
 #[path = "tls/handshake.rs"]
 mod handshake;
 #[path = "tls/record.rs"]

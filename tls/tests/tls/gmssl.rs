@@ -68,9 +68,10 @@ fn serve_one(
     (port, h)
 }
 
-fn gmssl_key(dir: &std::path::Path, leaf: &crate::pki::Leaf) -> GmsslClientCert {
-    let (cert, _) = crate::tongsuo::write_leaf(dir, "device", leaf);
-    let key = dir.join("device.gm.pem");
+/// `<name>.pem` and the GmSSL-readable encrypted key `<name>.gm.pem` (password `test-pass`).
+pub fn gmssl_key(dir: &std::path::Path, name: &str, leaf: &crate::pki::Leaf) -> GmsslClientCert {
+    let (cert, _) = crate::tongsuo::write_leaf(dir, name, leaf);
+    let key = dir.join(format!("{name}.gm.pem"));
     let pem = smtrust_crypto::pem::encode_encrypted_private_key(
         &leaf.secret,
         b"test-pass",
@@ -86,17 +87,21 @@ fn gmssl_key(dir: &std::path::Path, leaf: &crate::pki::Leaf) -> GmsslClientCert 
 }
 
 /// With the dummy CCS dropped, GmSSL derives the same handshake keys (curveSM2 ECDH, HKDF-SM3) and decrypts
-/// our first SM4-GCM record, then stops: `tls13_record_get_handshake_encrypted_extensions` wants exactly one
-/// handshake message per record, and rustls (like most stacks, as RFC 8446 §5.1 allows) coalesces
-/// EncryptedExtensions..Finished into one record. Meeting that would need a rustls change, not a weakening;
-/// until then GmSSL 3.1.1 clients cannot complete against rustls servers. Tongsuo completes (tongsuo.rs).
+/// our first SM4-GCM record, then stops. GmSSL's `tls13_do_connect` (src/tls13.c) reads one record per
+/// handshake message and `tls_record_get_handshake` (src/tls.c) requires the record to hold exactly one
+/// (`handshake_len != handshake_datalen` fails). rustls 0.23's server builds EncryptedExtensions,
+/// CertificateRequest, Certificate, CertificateVerify and Finished into one `HandshakeFlightTls13`
+/// (server/tls13.rs), whose `finish` (common_state.rs) sends them as one `MessagePayload::HandshakeFlight`,
+/// i.e. one record (RFC 8446 §5.1 allows this). Nothing in rustls 0.23's configuration changes it:
+/// `max_fragment_size` (32..=16389 bytes) cuts the flight into equal records regardless of message boundaries,
+/// and the records are encrypted before any transport wrapper sees them. Tongsuo completes (tongsuo.rs).
 #[test]
 fn gmssl_quirk_client_wants_one_handshake_message_per_record() {
     let Some(g) = require(Gmssl) else { return };
     let w = World::new();
     let dir = temp_dir().unwrap();
     let root = write_root(dir.path(), "root", &w.root);
-    let client_cert = gmssl_key(dir.path(), &w.device);
+    let client_cert = gmssl_key(dir.path(), "device", &w.device);
     let (port, h) = serve_one(w.server_config(true, Resumption::Off), true);
     let out = gmssl_tls13_client(
         &g,
@@ -117,7 +122,8 @@ fn gmssl_quirk_client_wants_one_handshake_message_per_record() {
     // Decryption succeeded (no bad_record_mac); the parse of the coalesced flight failed.
     assert!(!text.contains("tls13_record_decrypt"), "{text}");
     assert!(
-        text.contains("tls13_record_get_handshake_encrypted_extensions"),
+        text.contains("tls_record_get_handshake()")
+            && text.contains("tls13_record_get_handshake_encrypted_extensions()"),
         "{text}"
     );
     assert_eq!(
