@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod platform;
 
 use clap::Parser;
 
