@@ -139,8 +139,11 @@ pub(crate) struct TopicRule {
     pub(crate) policy_id: String,
     pub(crate) template: TopicTemplate,
     pub(crate) forbid: bool,
-    /// A set holding only this policy, so Cedar evaluates just this candidate.
+    /// A set holding only this policy, for when several rules apply at once.
     pub(crate) set: PolicySet,
+    /// Per action (`ActionKind as usize`): this policy plus the action's unannotated policies,
+    /// so the common case (one rule applies) is a single Cedar evaluation.
+    pub(crate) with_unannotated: [Option<PolicySet>; 4],
 }
 
 /// A validated, compiled policy bundle. Cheap to share behind an `Arc`.
@@ -231,12 +234,27 @@ impl Bundle {
             }
             let mut set = PolicySet::new();
             set.add(p.clone())?;
+            let mut with_unannotated: [Option<PolicySet>; 4] = Default::default();
+            for kind in kinds {
+                with_unannotated[kind as usize] = Some(set.clone());
+            }
             rules.push(TopicRule {
                 policy_id: p.id().to_string(),
                 template,
                 forbid,
                 set,
+                with_unannotated,
             });
+        }
+        // Unannotated policies are all known only now; add them to each rule's combined sets.
+        for rule in &mut rules {
+            for (kind, combined) in rule.with_unannotated.iter_mut().enumerate() {
+                if let (Some(combined), Some(base)) = (combined, &unannotated[kind]) {
+                    for p in base.policies() {
+                        combined.add(p.clone())?;
+                    }
+                }
+            }
         }
         Ok(Self {
             instance_id: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),

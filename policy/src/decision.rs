@@ -4,8 +4,9 @@
 //! the prefix index, bound to the principal, and kept only when their filter applies:
 //! PUBLISH — the filter matches the topic; SUBSCRIBE — a permit's filter *includes* the requested
 //! filter (one permit must cover it all), a forbid's filter *overlaps* it. Cedar then evaluates
-//! each kept rule. Any satisfied forbid denies, else any satisfied permit allows, else deny:
-//! Cedar's own combination, applied across the pieces.
+//! the kept rules together with the unannotated policies in one call (sets for the one-rule
+//! case are precombined at compile time), so Cedar's own combination decides: any satisfied
+//! forbid denies, else any satisfied permit allows, else deny.
 
 use crate::bundle::{ActionKind, Bundle};
 use crate::mqtt::{TopicFilter, TopicName, includes, matches, overlaps};
@@ -148,9 +149,6 @@ impl Bundle {
             return Decision::deny(version, Reason::InvalidPrincipal { message });
         };
         let mut tally = Tally::default();
-        if let Some(set) = self.unannotated(kind) {
-            self.evaluate(set, &request, &resolved.entities, &mut tally);
-        }
         let mut candidates = Vec::new();
         match op {
             Operation::Publish(name) => self.publish_index.for_name(name, &mut candidates),
@@ -159,6 +157,10 @@ impl Bundle {
             }
             Operation::Connect { .. } | Operation::Http { .. } => {}
         }
+        // Keep the rules whose filter applies, then ask Cedar once: with the action's
+        // unannotated policies alone, with one rule's precombined set, or (rarely, when
+        // several rules apply) with a set assembled for this request.
+        let mut applying = Vec::new();
         for index in candidates {
             let Some(rule) = self.rules.get(index) else {
                 continue;
@@ -179,7 +181,28 @@ impl Bundle {
                 }
             };
             if applies {
-                self.evaluate(&rule.set, &request, &resolved.entities, &mut tally);
+                applying.push(rule);
+            }
+        }
+        match applying.as_slice() {
+            [] => {
+                if let Some(set) = self.unannotated(kind) {
+                    self.evaluate(set, &request, &resolved.entities, &mut tally);
+                }
+            }
+            [rule] => match &rule.with_unannotated[kind as usize] {
+                Some(set) => self.evaluate(set, &request, &resolved.entities, &mut tally),
+                None => self.evaluate(&rule.set, &request, &resolved.entities, &mut tally),
+            },
+            several => {
+                let mut set = self.unannotated(kind).cloned().unwrap_or_default();
+                for rule in several {
+                    for p in rule.set.policies() {
+                        // Ids are unique within a bundle, so adding cannot clash.
+                        let _ = set.add(p.clone());
+                    }
+                }
+                self.evaluate(&set, &request, &resolved.entities, &mut tally);
             }
         }
         let (allowed, policy_ids, verdict) = if !tally.forbids.is_empty() {
