@@ -71,6 +71,8 @@ pub enum KeyPurpose {
     TlsServer,
     /// A device key made for a factory bundle: never signs here, may be exported once encrypted.
     DeviceExport,
+    /// The gateway's signed device passports (certificate ID).
+    PassportSigning,
 }
 
 /// A use a caller asks for; [`KeyPurpose::permits`] decides.
@@ -97,13 +99,14 @@ impl fmt::Display for KeyUse {
 
 impl KeyPurpose {
     /// Every purpose, in code order.
-    pub const ALL: [KeyPurpose; 6] = [
+    pub const ALL: [KeyPurpose; 7] = [
         Self::CaSigning,
         Self::OcspSigning,
         Self::AttestationResult,
         Self::AuditCheckpoint,
         Self::TlsServer,
         Self::DeviceExport,
+        Self::PassportSigning,
     ];
 
     /// Whether this purpose permits `use_`.
@@ -115,6 +118,7 @@ impl KeyPurpose {
                     | Self::OcspSigning
                     | Self::AttestationResult
                     | Self::AuditCheckpoint
+                    | Self::PassportSigning
             ),
             KeyUse::SignTls13Id => self == Self::TlsServer,
             KeyUse::Export => self == Self::DeviceExport,
@@ -130,6 +134,7 @@ impl KeyPurpose {
             Self::AuditCheckpoint => "audit-checkpoint",
             Self::TlsServer => "tls-server",
             Self::DeviceExport => "device-export",
+            Self::PassportSigning => "passport-signing",
         }
     }
 
@@ -141,6 +146,7 @@ impl KeyPurpose {
             Self::AuditCheckpoint => 4,
             Self::TlsServer => 5,
             Self::DeviceExport => 6,
+            Self::PassportSigning => 7,
         }
     }
 
@@ -168,7 +174,7 @@ impl FromStr for KeyPurpose {
 /// A purpose name that is not one of [`KeyPurpose::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown key purpose (expected ca-signing, ocsp-signing, attestation-result, audit-checkpoint, tls-server or device-export)"
+    "unknown key purpose (expected ca-signing, ocsp-signing, attestation-result, audit-checkpoint, tls-server, device-export or passport-signing)"
 )]
 pub struct ParsePurposeError;
 
