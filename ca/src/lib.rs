@@ -7,6 +7,8 @@ pub mod crl;
 pub mod csr;
 pub mod device;
 mod error;
+#[cfg(feature = "http")]
+pub mod est;
 pub mod factory;
 #[cfg(feature = "http")]
 pub mod http;

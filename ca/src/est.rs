@@ -1,0 +1,317 @@
+//! Enrollment over Secure Transport (RFC 7030): an axum router served over TLS 1.3-SM by
+//! [`smtrust_tls::serve`], which hands each request the verified client as a [`Peer`] extension.
+//!
+//! Routes, under `/.well-known/est/` (the default issuing CA) and `/.well-known/est/<label>/`:
+//!
+//! | operation | method | request | response |
+//! |---|---|---|---|
+//! | `cacerts` | GET | — | `application/pkcs7-mime; smime-type=certs-only`, base64 (issuing CA and its ancestors) |
+//! | `simpleenroll` | POST | `application/pkcs10`, base64 | certs-only with the new certificate |
+//! | `simplereenroll` | POST | `application/pkcs10`, base64 | certs-only with the new certificate |
+//! | `serverkeygen` | POST | `application/pkcs10`, base64 | `multipart/mixed`: encrypted PKCS#8 key, then certs-only |
+//! | `csrattrs` | GET | — | `application/csrattrs`, base64 |
+//!
+//! Who may ask:
+//! - `simpleenroll`: a one-time enrollment token bound to the device ID ([`EstState::issue_token`]), sent as
+//!   HTTP Basic credentials `device-id:token` (RFC 7030 §3.2.3), or a TLS client certificate issued with the
+//!   EST bootstrap profile (active in the store, same DER). A bootstrap certificate is single use: it is
+//!   revoked (superseded) when the device certificate is issued.
+//! - `simplereenroll`: the device's current certificate as TLS client certificate (active in the store, the
+//!   device profile, same DER). The new certificate names the same device ID (the CA writes the subject from
+//!   the device ID, so "same subject" of RFC 7030 §4.2.2 holds by construction). The store keeps one active
+//!   certificate per device and CA, so the current one is revoked (superseded) just before the new one is
+//!   issued; the CSR is fully checked first. Expired certificates fail the TLS handshake: a device that missed
+//!   renewal enrolls again with a fresh token.
+//! - `serverkeygen`: an enrollment token only. The key is returned as PKCS#8 `EncryptedPrivateKeyInfo`
+//!   (PBES2, PBKDF2-HMAC-SM3, SM4-CBC) under the token itself: the device already holds the token, and the key
+//!   stays encrypted at rest until the device imports it. (RFC 7030 §4.4.2 returns a plain `application/pkcs8`
+//!   part when only TLS protects it; ours is encrypted in addition, under the same content type.)
+//!
+//! Every decision is logged (`tracing`, `debug` for refusals, `info` for issuance) and counted against a
+//! per-device [`RateLimit`]. A second request for a device while one runs gets `202 Accepted` with
+//! `Retry-After` (RFC 7030 §4.2.3).
+
+mod body;
+mod certs;
+mod csrattrs;
+mod enroll;
+mod multipart;
+mod rate;
+mod refusal;
+mod token;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use smtrust_tls::serve::Peer;
+
+pub use body::{MAX_BODY, decode_base64, encode_base64, pkcs10};
+pub use multipart::KEY_PART;
+pub use certs::certs_only;
+pub use csrattrs::device_csr_attrs;
+pub use rate::RateLimit;
+pub use refusal::Refusal;
+pub use token::{EnrollmentToken, TokenRefusal};
+
+use crate::profile::Profiles;
+use crate::service::CaService;
+use crate::store::Store;
+use crate::{DeviceId, Error};
+
+/// The `Content-Type` of certs-only responses.
+pub const CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
+/// The `Content-Type` of `/csrattrs`.
+pub const CSRATTRS: &str = "application/csrattrs";
+
+/// What the EST service serves and how.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EstConfig {
+    /// The issuing CA served at `/.well-known/est/`.
+    pub default_issuer: String,
+    /// More issuing CAs, each served at `/.well-known/est/<label>/` (the default one is served there too).
+    pub issuers: Vec<String>,
+    /// Profile of the certificates issued (a device-identity profile).
+    pub device_profile: String,
+    /// Profile whose certificates authenticate `simpleenroll` (an EST-bootstrap profile).
+    pub bootstrap_profile: String,
+    /// The profiles the [`CaService`] was built with (used to check a CSR before superseding a certificate).
+    pub profiles: Profiles,
+    /// Per-device rate limit.
+    pub rate_limit: RateLimit,
+    /// `Retry-After` of a deferred (202) answer.
+    pub retry_after: Duration,
+    /// PBKDF2 PRF of server-generated keys.
+    pub keygen_prf: smtrust_crypto::pkcs8::KdfPrf,
+}
+
+impl EstConfig {
+    /// Serve `default_issuer` with the built-in `device` and `est-bootstrap` profiles.
+    pub fn new(default_issuer: &str) -> Self {
+        Self {
+            default_issuer: default_issuer.to_owned(),
+            issuers: Vec::new(),
+            device_profile: "device".into(),
+            bootstrap_profile: "est-bootstrap".into(),
+            profiles: Profiles::default(),
+            rate_limit: RateLimit::default(),
+            retry_after: Duration::from_secs(2),
+            keygen_prf: smtrust_crypto::pkcs8::KdfPrf::HmacSm3Gmssl,
+        }
+    }
+}
+
+/// The EST service state: the CA, the outstanding enrollment tokens, the rate limiter. Cheap to clone.
+pub struct EstState<S: Store> {
+    svc: CaService<S>,
+    cfg: Arc<EstConfig>,
+    tokens: token::Tokens,
+    limiter: Arc<rate::Limiter>,
+    in_flight: Arc<Mutex<HashSet<DeviceId>>>,
+}
+
+impl<S: Store> Clone for EstState<S> {
+    fn clone(&self) -> Self {
+        Self {
+            svc: self.svc.clone(),
+            cfg: Arc::clone(&self.cfg),
+            tokens: self.tokens.clone(),
+            limiter: Arc::clone(&self.limiter),
+            in_flight: Arc::clone(&self.in_flight),
+        }
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // the HTTP edge reads the clock
+fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+impl<S: Store> EstState<S> {
+    /// EST over `svc` with `cfg`. Fails if a configured issuer or profile is unknown.
+    pub fn new(svc: CaService<S>, cfg: EstConfig) -> Result<Self, Error> {
+        svc.issuer(&cfg.default_issuer)?;
+        for l in &cfg.issuers {
+            svc.issuer(l)?;
+        }
+        for p in [&cfg.device_profile, &cfg.bootstrap_profile] {
+            if cfg.profiles.get(p).is_none() {
+                return Err(crate::RequestError::UnknownProfile(p.clone()).into());
+            }
+        }
+        Ok(Self {
+            svc,
+            limiter: Arc::new(rate::Limiter::new(cfg.rate_limit)),
+            cfg: Arc::new(cfg),
+            tokens: token::Tokens::default(),
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
+        })
+    }
+
+    /// Issue a one-time enrollment token for `device_id`, valid for `ttl` (replaces an earlier token of the
+    /// device). Only its hash is kept; give the returned token to the device out of band.
+    pub fn issue_token(
+        &self,
+        device_id: &DeviceId,
+        ttl: Duration,
+    ) -> Result<EnrollmentToken, Error> {
+        self.tokens.issue(device_id, ttl, now())
+    }
+
+    /// The CA service.
+    pub fn service(&self) -> &CaService<S> {
+        &self.svc
+    }
+
+    /// The issuer label a request path names.
+    fn label(&self, label: Option<&str>) -> Result<String, Refusal> {
+        match label {
+            None => Ok(self.cfg.default_issuer.clone()),
+            Some(l) if l == self.cfg.default_issuer || self.cfg.issuers.iter().any(|i| i == l) => {
+                Ok(l.to_owned())
+            }
+            Some(l) => Err(Refusal::UnknownLabel(l.chars().take(64).collect())),
+        }
+    }
+
+    /// Mark `device` busy for the life of the guard, or defer.
+    fn begin(&self, device: &DeviceId) -> Result<InFlight, Refusal> {
+        let mut set = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !set.insert(device.clone()) {
+            return Err(Refusal::Deferred {
+                retry_after: self.cfg.retry_after,
+            });
+        }
+        Ok(InFlight {
+            set: Arc::clone(&self.in_flight),
+            device: device.clone(),
+        })
+    }
+
+    fn rate(&self, device: &DeviceId) -> Result<(), Refusal> {
+        self.limiter
+            .take(device.as_str(), std::time::Instant::now())
+            .map_err(|retry_after| Refusal::RateLimited { retry_after })
+    }
+}
+
+struct InFlight {
+    set: Arc<Mutex<HashSet<DeviceId>>>,
+    device: DeviceId,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.device);
+    }
+}
+
+/// The EST routes (see the module documentation).
+pub fn router<S: Store>(state: EstState<S>) -> Router {
+    Router::new()
+        .route("/.well-known/est/{op}", any(default_label::<S>))
+        .route("/.well-known/est/{label}/{op}", any(with_label::<S>))
+        .with_state(state)
+}
+
+/// One request, as the handlers see it.
+struct Request {
+    method: Method,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Body,
+}
+
+async fn default_label<S: Store>(
+    State(st): State<EstState<S>>,
+    Path(op): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> Response {
+    dispatch(st, None, op, request(method, headers, req)).await
+}
+
+async fn with_label<S: Store>(
+    State(st): State<EstState<S>>,
+    Path((label, op)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> Response {
+    dispatch(st, Some(label), op, request(method, headers, req)).await
+}
+
+fn request(method: Method, headers: HeaderMap, req: axum::extract::Request) -> Request {
+    let peer = req
+        .extensions()
+        .get::<Peer>()
+        .cloned()
+        .unwrap_or_else(Peer::anonymous);
+    Request {
+        method,
+        peer,
+        headers,
+        body: req.into_body(),
+    }
+}
+
+async fn dispatch<S: Store>(
+    st: EstState<S>,
+    label: Option<String>,
+    op: String,
+    req: Request,
+) -> Response {
+    let r = async {
+        let issuer = st.label(label.as_deref())?;
+        let (get, post) = (req.method == Method::GET, req.method == Method::POST);
+        match op.as_str() {
+            "cacerts" if get => cacerts(&st, &issuer),
+            "csrattrs" if get => Ok(base64_response(CSRATTRS, &device_csr_attrs()?)),
+            "simpleenroll" if post => enroll::enroll(&st, &issuer, enroll::Mode::Enroll, req).await,
+            "simplereenroll" if post => {
+                enroll::enroll(&st, &issuer, enroll::Mode::Reenroll, req).await
+            }
+            "serverkeygen" if post => enroll::serverkeygen(&st, &issuer, req).await,
+            "cacerts" | "csrattrs" => Err(Refusal::Method { allow: "GET" }),
+            "simpleenroll" | "simplereenroll" | "serverkeygen" => {
+                Err(Refusal::Method { allow: "POST" })
+            }
+            other => Err(Refusal::UnknownOperation(other.chars().take(64).collect())),
+        }
+    };
+    r.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The issuing CA and its ancestors, certs-only.
+fn cacerts<S: Store>(st: &EstState<S>, issuer: &str) -> Result<Response, Refusal> {
+    let pem = st.svc.export_chain(issuer)?;
+    let blocks = smtrust_crypto::pem::blocks(pem.as_bytes()).map_err(Error::from)?;
+    let ders: Vec<&[u8]> = blocks.iter().map(|(_, d)| d.as_ref()).collect();
+    Ok(base64_response(CERTS_ONLY, &certs_only(&ders)?))
+}
+
+/// `200` with a base64 body (`Content-Transfer-Encoding: base64`, RFC 7030 §4.1.3).
+fn base64_response(content_type: &'static str, der: &[u8]) -> Response {
+    let mut resp = (StatusCode::OK, encode_base64(der)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        "content-transfer-encoding",
+        HeaderValue::from_static("base64"),
+    );
+    resp
+}
