@@ -15,6 +15,7 @@ use crate::challenge::{Nonce, NonceOutcome};
 use crate::ear::{AttestationResult, Reason, TrustVector, claim};
 use crate::evidence::{Evidence, MeasurementKind, decode_evidence};
 use crate::identity::unix;
+use crate::jws::DecodeError;
 use crate::reference::ReferenceValues;
 use crate::{DeviceId, Error};
 
@@ -77,6 +78,7 @@ pub struct Appraiser {
 /// Evidence after the first phase.
 #[derive(Debug)]
 pub struct Checked {
+    decode_error: Option<DecodeError>,
     evidence: Option<Evidence>,
     leaf: Option<VerifiedLeaf>,
     authenticated: bool,
@@ -97,6 +99,16 @@ impl Checked {
             .as_ref()
             .filter(|_| self.authenticated)
             .map(|e| &e.claims.nonce)
+    }
+
+    /// Why the evidence did not decode (then there is nothing else to appraise).
+    pub fn decode_error(&self) -> Option<&DecodeError> {
+        self.decode_error.as_ref()
+    }
+
+    /// Takes the decode error out, for a caller that refuses undecodable input outright.
+    pub fn take_decode_error(&mut self) -> Option<DecodeError> {
+        self.decode_error.take()
     }
 
     /// The claimed device ID, if the evidence decoded.
@@ -153,6 +165,7 @@ impl Appraiser {
         now: SystemTime,
     ) -> Checked {
         let mut c = Checked {
+            decode_error: None,
             evidence: None,
             leaf: None,
             authenticated: false,
@@ -166,6 +179,7 @@ impl Appraiser {
                 c.reasons.push(Reason::Malformed {
                     detail: e.to_string(),
                 });
+                c.decode_error = Some(e);
                 return c;
             }
         };
@@ -222,6 +236,7 @@ impl Appraiser {
         now: SystemTime,
     ) -> Result<Appraisal, Error> {
         let Checked {
+            decode_error: _,
             evidence,
             leaf,
             authenticated,

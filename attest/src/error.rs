@@ -12,6 +12,14 @@ pub enum Error {
     /// Peer input: evidence or a result could not be decoded.
     #[error("decode: {0}")]
     Decode(#[from] DecodeError),
+    /// Peer input: the authenticated client (its TLS certificate) submitted evidence claiming another device.
+    #[error("evidence claims device {claimed}, but the client authenticated as {authenticated}")]
+    EvidenceFromOtherDevice {
+        /// The device the TLS layer authenticated.
+        authenticated: crate::DeviceId,
+        /// The device ID in the evidence.
+        claimed: crate::DeviceId,
+    },
     /// Peer input: a signed result did not verify (`verify_result`).
     #[error("result rejected: {0}")]
     ResultRejected(&'static str),

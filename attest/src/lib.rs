@@ -9,6 +9,8 @@ pub mod device;
 mod ear;
 mod error;
 mod evidence;
+#[cfg(feature = "http")]
+pub mod http;
 mod identity;
 mod jws;
 pub mod reference;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use smtrust_crypto::sm2::{CertId, Sm2Signer};
 use tokio::sync::broadcast;
 
-use crate::appraisal::{Appraiser, CertificateStatus};
+use crate::appraisal::{Appraiser, CertificateStatus, Checked};
 use crate::challenge::{Challenge, NonceStore};
 use crate::ear::{AttestationResult, Status};
 use crate::reference::ReferenceStore;
@@ -186,10 +186,37 @@ impl<N: NonceStore, R: ReferenceStore, S: ResultStore> AttestationService<N, R, 
     }
 
     /// Appraise evidence, sign the result, store it when bound, and emit a downgrade event if the device's
-    /// status got worse.
+    /// status got worse. Undecodable evidence still gets a signed contraindicated result.
     #[tracing::instrument(skip_all)]
     pub async fn submit(&self, evidence: &[u8], now: SystemTime) -> Result<Submitted, Error> {
         let checked = self.appraiser.check(evidence, self.status.as_ref(), now);
+        self.complete(checked, now).await
+    }
+
+    /// [`submit`](Self::submit) for a client already authenticated as `device` (by its TLS client
+    /// certificate): undecodable evidence is refused with [`Error::Decode`], and evidence claiming another
+    /// device with [`Error::EvidenceFromOtherDevice`], before any nonce is consumed or result stored.
+    #[tracing::instrument(skip_all, fields(device_id = %device))]
+    pub async fn submit_from(
+        &self,
+        device: &DeviceId,
+        evidence: &[u8],
+        now: SystemTime,
+    ) -> Result<Submitted, Error> {
+        let mut checked = self.appraiser.check(evidence, self.status.as_ref(), now);
+        if let Some(e) = checked.take_decode_error() {
+            return Err(Error::Decode(e));
+        }
+        if let Some(claimed) = checked.device_id().filter(|c| *c != device) {
+            return Err(Error::EvidenceFromOtherDevice {
+                authenticated: device.clone(),
+                claimed: claimed.clone(),
+            });
+        }
+        self.complete(checked, now).await
+    }
+
+    async fn complete(&self, checked: Checked, now: SystemTime) -> Result<Submitted, Error> {
         let nonce = match checked.nonce() {
             Some(n) => Some(self.nonces.consume(n, now).await?),
             None => None,

@@ -12,6 +12,8 @@ mod pki;
 mod appraisal;
 #[path = "attest/decoder.rs"]
 mod decoder;
+#[path = "attest/http.rs"]
+mod http;
 #[path = "attest/openssl.rs"]
 mod openssl;
 #[path = "attest/references.rs"]
