@@ -26,6 +26,8 @@ pub enum Mode {
     Tcp,
     /// MQTT 3.1.1 / 5.0 with per-packet policy.
     Mqtt,
+    /// HTTP/1.1 with per-request policy, identity headers and a signed device passport.
+    Http,
 }
 
 /// What to do with a denied QoS 0 PUBLISH on MQTT 5.0 (QoS 1/2 get a 0x87 ack; 3.1.1 closes).
@@ -50,6 +52,17 @@ pub struct RawConfig {
     /// Limits shared by all listeners.
     #[serde(default)]
     pub limits: RawLimits,
+    /// The optional admin endpoint (`/metrics`), plain HTTP: bind it to loopback or a management
+    /// network.
+    pub admin: Option<RawAdmin>,
+}
+
+/// `[admin]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// `host:port` serving `GET /metrics`.
+    pub bind: SocketAddr,
 }
 
 /// One `[[listener]]` as written.
@@ -60,7 +73,7 @@ pub struct RawListener {
     pub name: String,
     /// `host:port` to listen on.
     pub bind: SocketAddr,
-    /// `tcp` or `mqtt`.
+    /// `tcp`, `mqtt` or `http`.
     pub mode: Mode,
     /// `host:port` of the platform side (plain TCP).
     pub upstream: SocketAddr,
@@ -94,6 +107,8 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Limits.
     pub limits: Limits,
+    /// Where `/metrics` is served, if anywhere.
+    pub admin: Option<SocketAddr>,
 }
 
 /// A validated listener.
@@ -193,6 +208,10 @@ impl Config {
         if limits.max_packet_size < 16 || limits.max_packet_size > 268_435_460 {
             return Err(bad("limits", "max_packet_size must be in 16..=268435460"));
         }
-        Ok(Self { listeners, limits })
+        Ok(Self {
+            listeners,
+            limits,
+            admin: raw.admin.map(|a| a.bind),
+        })
     }
 }

@@ -19,9 +19,12 @@ pub enum Error {
         /// What is wrong.
         problem: &'static str,
     },
-    /// A listener needs a TLS server config and none was given.
-    #[error("listener {listener:?} has no TLS server config")]
-    NoTlsConfig {
+    /// The TLS configs could not be built (key and certificate differ, bad anchors...).
+    #[error("tls: {0}")]
+    Tls(#[from] smtrust_tls::Error),
+    /// An `http` listener needs a passport signer and none was given.
+    #[error("listener {listener:?} is in http mode but the gateway has no passport signer")]
+    NoPassportSigner {
         /// The listener.
         listener: String,
     },
@@ -60,7 +63,9 @@ pub enum Refusal {
     HandshakeRate,
     /// The TLS handshake did not finish in time.
     HandshakeTimeout,
-    /// The TLS handshake failed (unknown CA, expired, bad signature...).
+    /// The TLS layer refused the peer (unknown CA, revoked, expired, no SM suite...).
+    Tls(smtrust_tls::Refusal),
+    /// The TLS handshake failed for another reason (peer alert, protocol error, I/O).
     Handshake(String),
     /// A client certificate is required and none was sent.
     NoClientCertificate,
@@ -86,6 +91,8 @@ pub enum Refusal {
     Idle,
     /// Closed because the device's attestation was downgraded.
     AttestationDowngraded,
+    /// The device's latest attestation result is contraindicated (failed): refused at admission.
+    AttestationContraindicated,
     /// Closed because the gateway shut down.
     Shutdown,
 }
@@ -97,6 +104,7 @@ impl Refusal {
             Self::TooManyConnections => "max_connections",
             Self::HandshakeRate => "handshake_rate",
             Self::HandshakeTimeout => "handshake_timeout",
+            Self::Tls(r) => tls_label(r),
             Self::Handshake(_) => "handshake",
             Self::NoClientCertificate => "no_client_certificate",
             Self::NoDeviceId => "no_device_id",
@@ -110,6 +118,7 @@ impl Refusal {
             Self::Upstream(_) => "upstream",
             Self::Idle => "idle",
             Self::AttestationDowngraded => "attestation_downgraded",
+            Self::AttestationContraindicated => "attestation_contraindicated",
             Self::Shutdown => "shutdown",
         }
     }
@@ -132,7 +141,26 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Handshake(why) | Self::Upstream(why) => write!(f, "{}: {why}", self.as_str()),
+            Self::Tls(r) => write!(f, "{}: {r}", self.as_str()),
             _ => f.write_str(self.as_str()),
         }
+    }
+}
+
+/// The metrics label of a TLS refusal: revoked and suspended share the labels of admission.
+fn tls_label(r: &smtrust_tls::Refusal) -> &'static str {
+    use smtrust_tls::Refusal as R;
+    match r {
+        R::UnknownCa => "unknown_ca",
+        R::Revoked { .. } => "revoked",
+        R::Suspended { .. } => "suspended",
+        R::RevocationUnknown { .. } => "revocation_unknown",
+        R::Expired { .. } => "expired",
+        R::NotYetValid => "not_yet_valid",
+        R::WrongKeyUsage(_) => "wrong_key_usage",
+        R::WrongDistinguishingId(_) => "wrong_distinguishing_id",
+        R::BadSignature => "bad_signature",
+        R::SmRequired => "sm_required",
+        _ => "bad_certificate",
     }
 }

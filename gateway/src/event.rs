@@ -5,7 +5,9 @@
 //! their APIs.
 
 use crate::identity::CertKey;
+use rustls_pki_types::UnixTime;
 use smtrust_policy::AttestationStatus;
+use smtrust_tls::{CertRef, RevocationCheck, RevocationStatus};
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -53,7 +55,8 @@ pub trait AttestationLookup: Send + Sync {
 }
 
 /// Revoked and suspended certificates, loaded at start and kept current by events. Lookups are
-/// O(1); only non-good entries are stored.
+/// O(1); only non-good entries are stored. It is also the TLS verifier's [`RevocationCheck`], so a
+/// revoked or suspended certificate (leaf or intermediate) is refused in the handshake itself.
 #[derive(Debug, Default)]
 pub struct RevocationSet {
     entries: RwLock<HashMap<CertKey, CertStatus>>,
@@ -96,6 +99,17 @@ impl RevocationSet {
     /// Whether no certificate is revoked or suspended.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl RevocationCheck for RevocationSet {
+    fn status(&self, cert: &CertRef<'_>, _now: UnixTime) -> RevocationStatus {
+        let key = CertKey::new(cert.issuer.to_vec(), cert.serial);
+        match RevocationSet::status(self, &key) {
+            CertStatus::Good => RevocationStatus::Good,
+            CertStatus::Suspended => RevocationStatus::Suspended,
+            CertStatus::Revoked => RevocationStatus::Revoked,
+        }
     }
 }
 

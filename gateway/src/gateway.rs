@@ -4,8 +4,10 @@ use crate::config::{Config, Mode};
 use crate::event::{AttestationLookup, AttestationTable, CertStatus, GatewayEvent, RevocationSet};
 use crate::metrics::Metrics;
 use crate::phase::{NoHooks, Phases};
+use crate::passport::PassportSigner;
 use crate::registry::{CloseReason, Registry};
-use crate::{Error, listener};
+use crate::tls::{ListenerTls, SmTls};
+use crate::{Error, admin, listener};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,9 +17,10 @@ use tokio::task::JoinSet;
 /// State shared by all listeners and connections.
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) tls: Arc<rustls::ServerConfig>,
+    pub(crate) tls: ListenerTls,
     pub(crate) policy: Arc<smtrust_policy::Engine>,
-    pub(crate) revocations: RevocationSet,
+    pub(crate) revocations: Arc<RevocationSet>,
+    pub(crate) passport: Option<PassportSigner>,
     pub(crate) attestation_events: AttestationTable,
     pub(crate) attestation: Option<Arc<dyn AttestationLookup>>,
     pub(crate) registry: Arc<Registry>,
@@ -37,14 +40,14 @@ pub struct Gateway {
 pub struct GatewayBuilder {
     config: Config,
     policy: Arc<smtrust_policy::Engine>,
-    tls: Arc<rustls::ServerConfig>,
+    tls: SmTls,
+    passport: Option<PassportSigner>,
     revoked: Vec<(crate::CertKey, CertStatus)>,
     attestation: Option<Arc<dyn AttestationLookup>>,
     hooks: Arc<dyn Phases>,
 }
 
-/// Where to put the TLS server config: the `tls` crate's builder with the keystore signer and
-/// trust roots makes it (client auth per listener is the verifier's job).
+/// The second step of [`Gateway::builder`]: give the TLS 1.3-SM material ([`SmTls`]).
 pub struct NeedsTls {
     config: Config,
     policy: Arc<smtrust_policy::Engine>,
@@ -61,6 +64,17 @@ impl Gateway {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();
+        if let Some(bind) = self.shared.config.admin {
+            let socket = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|source| Error::Bind { addr: bind, source })?;
+            let addr = socket
+                .local_addr()
+                .map_err(|source| Error::Bind { addr: bind, source })?;
+            addrs.push((ADMIN.to_owned(), addr));
+            tracing::info!(%addr, "gateway admin (/metrics) listening");
+            tasks.spawn(admin::serve(Arc::clone(&self.shared), socket, stop_rx.clone()));
+        }
         for l in &self.shared.config.listeners {
             let socket = tokio::net::TcpListener::bind(l.bind)
                 .await
@@ -154,13 +168,17 @@ impl Gateway {
     }
 }
 
+/// The name [`Running::local_addr`] knows the admin endpoint by.
+pub const ADMIN: &str = "admin";
+
 impl NeedsTls {
-    /// The TLS server config (the `tls` crate's SM server config in production).
-    pub fn tls(self, config: Arc<rustls::ServerConfig>) -> GatewayBuilder {
+    /// The TLS 1.3-SM material: server signer + chain, device trust roots.
+    pub fn sm_tls(self, tls: SmTls) -> GatewayBuilder {
         GatewayBuilder {
             config: self.config,
             policy: self.policy,
-            tls: config,
+            tls,
+            passport: None,
             revoked: Vec::new(),
             attestation: None,
             hooks: Arc::new(NoHooks),
@@ -184,31 +202,46 @@ impl GatewayBuilder {
         self
     }
 
+    /// The signer of device passports (required by `http` listeners).
+    pub fn passport(mut self, signer: PassportSigner) -> Self {
+        self.passport = Some(signer);
+        self
+    }
+
     /// Extra phase hooks.
     pub fn hooks(mut self, hooks: Arc<dyn Phases>) -> Self {
         self.hooks = hooks;
         self
     }
 
-    /// Builds the gateway.
-    pub fn build(self) -> Gateway {
+    /// Builds the TLS configs (the revocation set becomes the verifier's hook) and the gateway.
+    pub fn build(self) -> Result<Gateway, Error> {
+        if self.passport.is_none()
+            && let Some(l) = self.config.listeners.iter().find(|l| l.mode == Mode::Http)
+        {
+            return Err(Error::NoPassportSigner {
+                listener: l.name.clone(),
+            });
+        }
         let limits = self.config.limits;
-        let tls = self.tls;
-        Gateway {
+        let revocations = Arc::new(RevocationSet::from_initial(self.revoked));
+        let tls = self.tls.build(Arc::clone(&revocations))?;
+        Ok(Gateway {
             shared: Arc::new(Shared {
                 connections: Arc::new(Semaphore::new(limits.max_connections)),
                 rate: listener::RateLimiter::new(limits.handshakes_per_source),
                 config: self.config,
                 tls,
                 policy: self.policy,
-                revocations: RevocationSet::from_initial(self.revoked),
+                passport: self.passport,
+                revocations,
                 attestation_events: AttestationTable::default(),
                 attestation: self.attestation,
                 registry: Arc::new(Registry::default()),
                 metrics: Metrics::default(),
                 hooks: self.hooks,
             }),
-        }
+        })
     }
 }
 
@@ -221,7 +254,7 @@ pub struct Running {
 }
 
 impl Running {
-    /// The bound address of a listener (useful with port 0).
+    /// The bound address of a listener, or of the admin endpoint as [`ADMIN`] (useful with port 0).
     pub fn local_addr(&self, listener: &str) -> Option<SocketAddr> {
         self.addrs
             .iter()

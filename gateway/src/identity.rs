@@ -1,90 +1,65 @@
-//! The device identity read once from the verified client certificate.
-//!
-//! The certificate has already passed the TLS verifier (chain, expiry, signature); this module
-//! only reads the facts admission needs. The device ID is the SAN URI `urn:smtrust:device:<id>`
-//! (design: "Identities").
+//! How revocation names a certificate. The device identity itself is `smtrust_tls::DeviceIdentity`,
+//! parsed once by the `tls` crate from the certificate its verifier accepted.
 
-use crate::Refusal;
 use der::{Decode, Encode};
+use smtrust_tls::DeviceIdentity;
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::SubjectAltName;
-use x509_cert::ext::pkix::name::GeneralName;
 
-/// The SAN URI prefix carrying the device ID.
-pub const DEVICE_URI_PREFIX: &str = "urn:smtrust:device:";
-
-/// A certificate as revocation names it: issuer DN (DER) and serial number (DER content bytes).
+/// A certificate as revocation names it: issuer DN (DER) and serial number.
+///
+/// The serial is kept without the INTEGER's sign byte (a leading 0x00 before a byte with the top
+/// bit set), so keys built from a certificate, a CA event and the TLS verifier's `CertRef` agree.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CertKey {
-    /// The issuer's distinguished name, DER.
+    /// The issuer's distinguished name, full DER (SEQUENCE included).
     pub issuer: Vec<u8>,
-    /// The serial number's content octets, as in the certificate.
+    /// The serial number's magnitude, big-endian.
     pub serial: Vec<u8>,
 }
 
 impl CertKey {
-    /// Builds a key from an issuer DN (DER) and serial bytes.
-    pub fn new(issuer: Vec<u8>, serial: Vec<u8>) -> Self {
-        Self { issuer, serial }
+    /// Builds a key from an issuer DN (DER) and serial bytes (with or without the sign byte).
+    pub fn new(issuer: Vec<u8>, serial: &[u8]) -> Self {
+        Self {
+            issuer,
+            serial: strip_sign_byte(serial).to_vec(),
+        }
     }
 
     /// The key of a DER certificate.
     pub fn of_certificate(der: &[u8]) -> Option<Self> {
         let cert = Certificate::from_der(der).ok()?;
         let tbs = cert.tbs_certificate();
-        Some(Self {
-            issuer: tbs.issuer().to_der().ok()?,
-            serial: tbs.serial_number().as_bytes().to_vec(),
-        })
+        Some(Self::new(
+            tbs.issuer().to_der().ok()?,
+            tbs.serial_number().as_bytes(),
+        ))
+    }
+
+    /// The key of a verified device identity.
+    pub fn of_identity(identity: &DeviceIdentity) -> Self {
+        Self::new(identity.issuer_der.clone(), &identity.serial)
     }
 }
 
-/// Who is connected: from the verified end-entity certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeviceIdentity {
-    /// The device ID.
-    pub device_id: String,
-    /// The certificate's revocation key.
-    pub cert: CertKey,
-}
-
-impl DeviceIdentity {
-    /// Reads the identity from a verified end-entity certificate (DER).
-    pub fn from_certificate(der: &[u8]) -> Result<Self, Refusal> {
-        let cert = Certificate::from_der(der).map_err(|_| Refusal::NoDeviceId)?;
-        let tbs = cert.tbs_certificate();
-        let san = tbs
-            .get_extension::<SubjectAltName>()
-            .map_err(|_| Refusal::NoDeviceId)?;
-        let device_id = san
-            .into_iter()
-            .flat_map(|(_, san)| san.0)
-            .find_map(|name| match name {
-                GeneralName::UniformResourceIdentifier(uri) => uri
-                    .as_str()
-                    .strip_prefix(DEVICE_URI_PREFIX)
-                    .filter(|id| valid_device_id(id))
-                    .map(str::to_owned),
-                _ => None,
-            })
-            .ok_or(Refusal::NoDeviceId)?;
-        Ok(Self {
-            device_id,
-            cert: CertKey {
-                issuer: tbs.issuer().to_der().map_err(|_| Refusal::NoDeviceId)?,
-                serial: tbs.serial_number().as_bytes().to_vec(),
-            },
-        })
+/// Serials are positive INTEGERs: a leading 0x00 only keeps the sign bit clear.
+fn strip_sign_byte(serial: &[u8]) -> &[u8] {
+    match serial {
+        [0, rest @ ..] if !rest.is_empty() => rest,
+        _ => serial,
     }
 }
 
-/// A device ID is 1..=128 of `[A-Za-z0-9._-]`: it ends up in topics, headers and logs.
-fn valid_device_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+#[cfg(test)]
+mod tests {
+    use super::CertKey;
+
+    #[test]
+    fn sign_byte_does_not_change_the_key() {
+        let a = CertKey::new(vec![0x30, 0], &[0x00, 0x80, 0x01]);
+        let b = CertKey::new(vec![0x30, 0], &[0x80, 0x01]);
+        assert_eq!(a, b);
+        assert_eq!(CertKey::new(vec![], &[0]).serial, vec![0]);
+    }
 }

@@ -3,10 +3,11 @@
 use crate::config::{ListenerConfig, Mode};
 use crate::event::{AttestationLookup, CertStatus};
 use crate::gateway::Shared;
-use crate::identity::DeviceIdentity;
+use crate::identity::CertKey;
 use crate::phase::ConnContext;
-use crate::{Refusal, mqtt, tcp};
+use crate::{Refusal, http, mqtt, tcp};
 use smtrust_policy::{AttestationStatus, DeviceAttributes, Principal};
+use smtrust_tls::DeviceIdentity;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, watch};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// Token bucket per source IP, checked before any TLS work.
@@ -64,7 +65,6 @@ pub(crate) async fn serve(
     socket: TcpListener,
     mut stop: watch::Receiver<bool>,
 ) {
-    let acceptor = TlsAcceptor::from(Arc::clone(&shared.tls));
     loop {
         let (tcp, peer) = tokio::select! {
             r = socket.accept() => match r {
@@ -104,9 +104,8 @@ pub(crate) async fn serve(
         }
         let shared = Arc::clone(&shared);
         let listener = Arc::clone(&listener);
-        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let outcome = connection(&shared, &listener, acceptor, tcp, &mut ctx, permit).await;
+            let outcome = connection(&shared, &listener, tcp, &mut ctx, permit).await;
             finish(&shared, &ctx, outcome.err());
         });
     }
@@ -116,7 +115,8 @@ fn finish(shared: &Shared, ctx: &ConnContext, refusal: Option<Refusal>) {
     if let Some(r) = &refusal {
         shared.metrics.refused(r.as_str());
         let device = ctx.identity.as_ref().map(|i| i.device_id.as_str());
-        tracing::debug!(listener = %ctx.listener, peer = %ctx.peer, device_id = device, reason = %r, source = ?r.source(), "connection refused or closed");
+        let serial = ctx.identity.as_ref().map(DeviceIdentity::serial_hex);
+        tracing::debug!(listener = %ctx.listener, peer = %ctx.peer, device_id = device, serial, reason = %r, source = ?r.source(), "connection refused or closed");
     }
     shared.hooks.logging(ctx, refusal.as_ref());
 }
@@ -124,7 +124,6 @@ fn finish(shared: &Shared, ctx: &ConnContext, refusal: Option<Refusal>) {
 async fn connection(
     shared: &Arc<Shared>,
     listener: &ListenerConfig,
-    acceptor: TlsAcceptor,
     tcp: TcpStream,
     ctx: &mut ConnContext,
     _permit: OwnedSemaphorePermit,
@@ -135,27 +134,36 @@ async fn connection(
         .fetch_add(1, Ordering::Relaxed);
     let _open = OpenGuard(shared);
     let _ = tcp.set_nodelay(true);
-    let tls = handshake(shared, acceptor, tcp).await?;
-    let identity = identity(&tls, listener)?;
+    let tls = handshake(shared, listener, tcp).await?;
+    let identity = identity(&tls)?;
     ctx.identity = Some(identity.clone());
-    let attestation = match &shared.attestation {
-        Some(lookup) => lookup.status(&identity.device_id),
-        None => shared.attestation_events.status(&identity.device_id),
-    };
+    let cert = CertKey::of_identity(&identity);
+    let device_id = identity.device_id.as_str().to_owned();
+    let attestation = attestation(shared, &device_id);
     let principal = |client_id: &str| principal(&identity, attestation, client_id);
-    admit(shared, &identity)?;
-    let session = shared
-        .registry
-        .register(&identity.device_id, identity.cert.clone());
+    admit(shared, &cert, attestation)?;
+    let session = shared.registry.register(&device_id, cert.clone());
     // An event may have arrived between the set check and registration.
-    admit(shared, &identity)?;
+    admit(shared, &cert, attestation)?;
     match listener.mode {
         Mode::Tcp => {
             let p = principal("");
             decide_connect(shared, listener, &p)?;
             shared.hooks.admit(ctx)?;
-            tracing::debug!(device_id = %identity.device_id, listener = %listener.name, "admitted");
+            tracing::debug!(device_id = %device_id, listener = %listener.name, "admitted");
             tcp::forward(shared, listener, tls, session.closed.clone()).await
+        }
+        Mode::Http => {
+            let p = principal("");
+            decide_connect(shared, listener, &p)?;
+            shared.hooks.admit(ctx)?;
+            tracing::debug!(device_id = %device_id, listener = %listener.name, "admitted");
+            let device = http::Device {
+                identity: &identity,
+                principal: p,
+                attestation,
+            };
+            http::serve(shared, listener, tls, device, session.closed.clone()).await
         }
         Mode::Mqtt => {
             mqtt::proxy(
@@ -181,47 +189,82 @@ impl Drop for OpenGuard<'_> {
     }
 }
 
+/// ClientHello first (SM or international, `smtrust_tls::DualConfig`), then the handshake with
+/// the chosen config; the whole exchange within the handshake deadline.
 async fn handshake(
     shared: &Shared,
-    acceptor: TlsAcceptor,
+    listener: &ListenerConfig,
     tcp: TcpStream,
 ) -> Result<TlsStream<TcpStream>, Refusal> {
-    let timeout = shared.config.limits.handshake_timeout;
-    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+    let (dual, sm) = shared.tls.for_listener(listener.client_cert_required);
+    let started = Instant::now();
+    let run = async {
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
+            .await
+            .map_err(|e| tls_refusal(&e))?;
+        match dual.choose(&start.client_hello()) {
+            Ok((_stack, config)) => start.into_stream(config).await.map_err(|e| tls_refusal(&e)),
+            Err(refusal) => {
+                // The SM-only config shares nothing with this client: rustls sends the alert.
+                let _ = start.into_stream(Arc::clone(sm)).await;
+                Err(Refusal::Tls(refusal))
+            }
+        }
+    };
+    match tokio::time::timeout(shared.config.limits.handshake_timeout, run).await {
         Err(_) => Err(Refusal::HandshakeTimeout),
-        Ok(Err(e)) => Err(Refusal::Handshake(e.to_string())),
+        Ok(Err(r)) => Err(r),
         Ok(Ok(tls)) => {
-            shared
-                .metrics
-                .handshakes_total
-                .fetch_add(1, Ordering::Relaxed);
+            shared.metrics.handshake_done(started.elapsed());
             Ok(tls)
         }
     }
 }
 
-fn identity(
-    tls: &TlsStream<TcpStream>,
-    _listener: &ListenerConfig,
-) -> Result<DeviceIdentity, Refusal> {
-    // Anonymous clients (client_cert_required = false) are not admitted yet: every decision
-    // needs a device principal.
-    let end_entity = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .ok_or(Refusal::NoClientCertificate)?;
-    DeviceIdentity::from_certificate(end_entity.as_ref())
+/// The typed refusal inside a tokio-rustls I/O error, when our verifier or listener made one.
+fn tls_refusal(e: &std::io::Error) -> Refusal {
+    let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return Refusal::Handshake(e.to_string());
+    };
+    if let Some(r) = smtrust_tls::Refusal::from_rustls(err) {
+        return Refusal::Tls(r);
+    }
+    match err {
+        rustls::Error::NoCertificatesPresented => Refusal::NoClientCertificate,
+        other => Refusal::Handshake(other.to_string()),
+    }
 }
 
-fn admit(shared: &Shared, identity: &DeviceIdentity) -> Result<(), Refusal> {
-    match shared.revocations.status(&identity.cert) {
-        CertStatus::Good => Ok(()),
-        CertStatus::Suspended => Err(Refusal::Suspended),
-        // Revoked, and anything a newer CA may add: fail closed.
-        _ => Err(Refusal::Revoked),
+/// The identity of the verified client certificate (`smtrust_tls::DeviceIdentity`).
+fn identity(tls: &TlsStream<TcpStream>) -> Result<DeviceIdentity, Refusal> {
+    // Anonymous clients (client_cert_required = false) are not admitted yet: every decision
+    // needs a device principal.
+    DeviceIdentity::from_connection(tls.get_ref().1).map_err(|e| match e {
+        smtrust_tls::IdentityError::NoPeerCertificate => Refusal::NoClientCertificate,
+        _ => Refusal::NoDeviceId,
+    })
+}
+
+fn attestation(shared: &Shared, device_id: &str) -> AttestationStatus {
+    match &shared.attestation {
+        Some(lookup) => lookup.status(device_id),
+        None => shared.attestation_events.status(device_id),
     }
+}
+
+/// The in-memory checks after the handshake: the set may have changed since the verifier ran,
+/// and a contraindicated attestation is refused whatever the policy says.
+fn admit(shared: &Shared, cert: &CertKey, attestation: AttestationStatus) -> Result<(), Refusal> {
+    match shared.revocations.status(cert) {
+        CertStatus::Good => {}
+        CertStatus::Suspended => return Err(Refusal::Suspended),
+        // Revoked, and anything a newer CA may add: fail closed.
+        _ => return Err(Refusal::Revoked),
+    }
+    if attestation == AttestationStatus::Failed {
+        return Err(Refusal::AttestationContraindicated);
+    }
+    Ok(())
 }
 
 pub(crate) fn principal(
@@ -231,7 +274,7 @@ pub(crate) fn principal(
 ) -> Principal {
     Principal::device(
         DeviceAttributes {
-            id: identity.device_id.clone(),
+            id: identity.device_id.as_str().to_owned(),
             product: String::new(),
             factory: String::new(),
             firmware: String::new(),

@@ -4,6 +4,57 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency histogram buckets; `+Inf` is implied.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// A Prometheus histogram of durations over [`LATENCY_BUCKETS`], lock-free.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Per bucket (non-cumulative); the last slot is `+Inf`.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        if let Some(b) = self.buckets.get(i) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0u64;
+        for (i, b) in self.buckets.iter().enumerate() {
+            cumulative += b.load(Ordering::Relaxed);
+            let le = LATENCY_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), f64::to_string);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {}", self.count());
+    }
+}
 
 /// Gateway counters. Cheap atomics on the hot path; refusals keyed by reason label.
 #[derive(Debug, Default)]
@@ -25,10 +76,24 @@ pub struct Metrics {
     pub mqtt_subscribe_denied: AtomicU64,
     /// Sessions closed by a revocation, suspension or attestation event.
     pub sessions_closed_by_event: AtomicU64,
+    /// HTTP requests answered (forwarded or refused).
+    pub http_requests: AtomicU64,
+    /// HTTP requests refused by policy (403).
+    pub http_denied: AtomicU64,
+    /// Time from the first byte of the ClientHello to a finished handshake.
+    pub handshake_seconds: Histogram,
+    /// HTTP request latency through the gateway (policy, passport, platform round trip).
+    pub http_request_seconds: Histogram,
     refusals: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
+    /// Counts one finished handshake and its duration.
+    pub fn handshake_done(&self, took: Duration) {
+        self.handshakes_total.fetch_add(1, Ordering::Relaxed);
+        self.handshake_seconds.observe(took);
+    }
+
     /// Counts one refusal.
     pub fn refused(&self, reason: &'static str) {
         *self
@@ -114,6 +179,30 @@ impl Metrics {
             "Sessions closed by revocation, suspension or attestation events.",
             "counter",
             get(&self.sessions_closed_by_event),
+        );
+        c(
+            &mut out,
+            "smtrust_gateway_http_requests_total",
+            "HTTP requests answered.",
+            "counter",
+            get(&self.http_requests),
+        );
+        c(
+            &mut out,
+            "smtrust_gateway_http_denied_total",
+            "HTTP requests refused by policy (403).",
+            "counter",
+            get(&self.http_denied),
+        );
+        self.handshake_seconds.render(
+            &mut out,
+            "smtrust_gateway_handshake_seconds",
+            "TLS handshake duration.",
+        );
+        self.http_request_seconds.render(
+            &mut out,
+            "smtrust_gateway_http_request_seconds",
+            "HTTP request latency through the gateway.",
         );
         let _ = writeln!(
             out,

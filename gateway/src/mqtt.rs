@@ -129,7 +129,7 @@ where
     let device_id = ctx
         .identity
         .as_ref()
-        .map(|i| i.device_id.clone())
+        .map(|i| i.device_id.as_str().to_owned())
         .unwrap_or_default();
     ctx.client_id = Some(connect.client_id.to_owned());
     if connect.client_id != device_id {

@@ -3,7 +3,7 @@
 //! a hook can only refuse more, never admit what the gateway refused.
 
 use crate::Refusal;
-use crate::identity::DeviceIdentity;
+use smtrust_tls::DeviceIdentity;
 use std::net::SocketAddr;
 
 /// What is known about a connection so far.

@@ -50,11 +50,11 @@ async fn wait_for(
 #[tokio::test]
 async fn rumqttc_device_publishes_and_subscribes_through_the_gateway() {
     let Some(broker) = broker() else { return };
-    let pki = Pki::new("test-ca");
+    let pki = Pki::new("test").await;
     let gw = start(&pki, "mqtt", broker, "", default_policy()).await;
     let addr = gw.local_addr("main").unwrap();
     let id = format!("dev-e2e-{}", std::process::id());
-    let dev = pki.device(&id);
+    let dev = pki.device(&id).await;
 
     let observer_opts = MqttOptions::new(
         format!("observer-{}", std::process::id()),
@@ -71,7 +71,7 @@ async fn rumqttc_device_publishes_and_subscribes_through_the_gateway() {
 
     let mut opts = MqttOptions::new(&id, "localhost", addr.port());
     opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-        pki.client_config(&dev),
+        pki.client_config(Some(&dev)),
     )));
     let (device, el) = AsyncClient::new(opts, 16);
     let mut dev_rx = drive(el);
@@ -216,7 +216,7 @@ struct Setup {
 
 async fn setup(limits: &str) -> Option<Setup> {
     let broker = broker()?;
-    let pki = Pki::new("test-ca");
+    let pki = Pki::new("test").await;
     let gw = start(&pki, "mqtt", broker, limits, default_policy()).await;
     let addr = gw.local_addr("main").unwrap();
     Some(Setup { pki, gw, addr })
@@ -230,7 +230,7 @@ fn unique(base: &str) -> String {
 async fn mqtt5_denied_publish_and_subscribe_get_0x87() {
     let Some(t) = setup("").await else { return };
     let id = unique("dev-v5");
-    let dev = t.pki.device(&id);
+    let dev = t.pki.device(&id).await;
     let mut s = connect(&t.pki, &dev, t.addr).await.unwrap();
     send(&mut s, &connect_packet(true, &id)).await;
     let (first, body) = read_packet(&mut s).await.unwrap();
@@ -288,7 +288,7 @@ async fn mqtt5_denied_publish_and_subscribe_get_0x87() {
 async fn mqtt311_denied_subscribe_gets_0x80_and_denied_publish_closes() {
     let Some(t) = setup("").await else { return };
     let id = unique("dev-v4");
-    let dev = t.pki.device(&id);
+    let dev = t.pki.device(&id).await;
     let mut s = connect(&t.pki, &dev, t.addr).await.unwrap();
     send(&mut s, &connect_packet(false, &id)).await;
     let (first, body) = read_packet(&mut s).await.unwrap();
@@ -314,7 +314,7 @@ async fn mqtt311_denied_subscribe_gets_0x80_and_denied_publish_closes() {
 #[tokio::test]
 async fn wrong_client_id_is_refused_in_connack() {
     let Some(t) = setup("").await else { return };
-    let dev = t.pki.device(&unique("dev-id"));
+    let dev = t.pki.device(&unique("dev-id")).await;
     for (v5, code) in [(true, 0x85u8), (false, 0x02)] {
         let mut s = connect(&t.pki, &dev, t.addr).await.unwrap();
         send(&mut s, &connect_packet(v5, "someone-else")).await;
@@ -330,7 +330,7 @@ async fn wrong_client_id_is_refused_in_connack() {
 #[tokio::test]
 async fn denied_qos0_can_disconnect_and_oversized_packets_close() {
     let Some(broker) = broker() else { return };
-    let pki = Pki::new("test-ca");
+    let pki = Pki::new("test").await;
     let gw = start(
         &pki,
         "mqtt",
@@ -341,7 +341,7 @@ async fn denied_qos0_can_disconnect_and_oversized_packets_close() {
     .await;
     let addr = gw.local_addr("main").unwrap();
     let id = unique("dev-q0");
-    let dev = pki.device(&id);
+    let dev = pki.device(&id).await;
     let mut s = connect(&pki, &dev, addr).await.unwrap();
     send(&mut s, &connect_packet(true, &id)).await;
     read_packet(&mut s).await.unwrap();
@@ -364,7 +364,7 @@ async fn denied_qos0_can_disconnect_and_oversized_packets_close() {
 async fn revocation_disconnects_an_mqtt5_session_with_0x87() {
     let Some(t) = setup("").await else { return };
     let id = unique("dev-rv");
-    let dev = t.pki.device(&id);
+    let dev = t.pki.device(&id).await;
     let mut s = connect(&t.pki, &dev, t.addr).await.unwrap();
     send(&mut s, &connect_packet(true, &id)).await;
     read_packet(&mut s).await.unwrap();

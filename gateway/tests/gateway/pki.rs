@@ -1,126 +1,213 @@
-//! A throwaway PKI for the tests: a CA, a server certificate, device certificates carrying
-//! `urn:smtrust:device:<id>`.
-//!
-//! The `tls` crate's SM provider and SM2 verifier are not in the tree yet, so these tests run
-//! the gateway over rustls's ring provider with ECDSA P-256 certificates (rcgen). The gateway
-//! takes any `rustls::ServerConfig`; swapping in the SM config changes nothing here but this file.
+//! An SM2 test PKI made by `smtrust_ca`: a root, an issuing CA `devices` (through a `CaService`
+//! over in-memory SQLite, so revocation goes through the real service), a gateway server
+//! certificate for `localhost` (also the passport signer) and device certificates carrying
+//! `urn:smtrust:device:<id>`. TLS is TLS 1.3 with the RFC 8998 suites via `smtrust_tls`.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber, date_time_ymd,
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, ServerConfig};
+use smtrust_ca::{
+    CaLimits, CaService, IssueRequest, Issuer, IssuerConfig, Profile, ProfileKind, Profiles,
+    Serial, SqlStore,
 };
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
-use smtrust_gateway::CertKey;
+use smtrust_crypto::sm2::{CertId, Sm2SecretKey, Tls13Id};
+use smtrust_gateway::{CertKey, IssuerNames, PassportSigner, SmTls};
+use smtrust_tls::{Credentials, RevokedSet, Sm2ChainVerifier, TrustRoots, UnknownStatus};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, SystemTime};
 
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+#[allow(clippy::disallowed_methods)] // tests read the clock
+pub fn now() -> SystemTime {
+    SystemTime::now()
 }
+
+pub const ISSUER: &str = "devices";
 
 pub struct Pki {
-    issuer: Issuer<'static, KeyPair>,
-    ca: CertificateDer<'static>,
-    server: (Vec<CertificateDer<'static>>, Vec<u8>),
-    serial: AtomicU8,
+    pub svc: CaService<SqlStore>,
+    pub root: CertificateDer<'static>,
+    pub inter: CertificateDer<'static>,
+    issuer: Arc<Issuer>,
+    server: Device,
 }
 
+/// A certificate, its key and chain (leaf, issuing CA).
 pub struct Device {
+    pub id: String,
     pub chain: Vec<CertificateDer<'static>>,
-    key: Vec<u8>,
+    pub secret: Sm2SecretKey,
+    pub serial: Serial,
 }
 
 impl Device {
-    /// The revocation key of this device's certificate.
+    /// The revocation key of this certificate.
     pub fn cert_key(&self) -> CertKey {
         CertKey::of_certificate(self.chain[0].as_ref()).unwrap()
     }
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new(
+            Arc::new(self.secret.signing_key(Tls13Id).unwrap()),
+            self.chain.clone(),
+        )
+        .unwrap()
+    }
+}
+
+pub fn csr(sk: &Sm2SecretKey, subject: &str) -> Vec<u8> {
+    use der::Encode;
+    use x509_cert::builder::{Builder, RequestBuilder};
+    let signing = sk.signing_key(CertId).unwrap();
+    let signer = smtrust_crypto::x509::X509Signer::new(&signing);
+    let req = RequestBuilder::new(subject.parse().unwrap())
+        .unwrap()
+        .build::<_, smtrust_crypto::x509::DerSignature>(&signer)
+        .unwrap();
+    req.to_der().unwrap()
 }
 
 impl Pki {
-    pub fn new(name: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = params.self_signed(&key).unwrap().der().clone();
-        let issuer = Issuer::new(params, key);
-        let server_key = KeyPair::generate().unwrap();
-        let server = CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&server_key, &issuer)
+    pub async fn new(name: &str) -> Self {
+        let store = SqlStore::open_sqlite_memory().await.unwrap();
+        let svc = CaService::new(store, Profiles::default());
+        let root_sk = Sm2SecretKey::generate().unwrap();
+        let t = now();
+        let root = Issuer::create_root(
+            Arc::new(root_sk.signing_key(CertId).unwrap()),
+            &format!("CN={name} root,O=smtrust test,C=CN"),
+            20 * 365 * 86400,
+            CaLimits::path_len(Some(1)),
+            Serial::random().unwrap(),
+            t,
+            IssuerConfig::new("root"),
+        )
+        .unwrap();
+        let inter_sk = Sm2SecretKey::generate().unwrap();
+        let inter = root
+            .create_intermediate(
+                Arc::new(inter_sk.signing_key(CertId).unwrap()),
+                &format!("CN={name} devices CA,O=smtrust test,C=CN"),
+                10 * 365 * 86400,
+                CaLimits::path_len(Some(0)),
+                Serial::random().unwrap(),
+                t,
+                IssuerConfig::new(ISSUER),
+            )
             .unwrap();
+        let root_der = CertificateDer::from(root.certificate_der().to_vec());
+        let inter_der = CertificateDer::from(inter.certificate_der().to_vec());
+        svc.add_issuer(root);
+        let issuer = svc.add_issuer(inter);
+        let sk = Sm2SecretKey::generate().unwrap();
+        let mut req = IssueRequest::new(csr(&sk, "CN=gateway,O=smtrust test"), None);
+        req.dns_names = vec!["localhost".into()];
+        let cert = svc.issue(ISSUER, "server", req).await.unwrap();
+        let server = Device {
+            id: "gateway".into(),
+            chain: vec![CertificateDer::from(cert.der), inter_der.clone()],
+            secret: sk,
+            serial: cert.serial,
+        };
         Self {
-            server: (vec![server.der().clone()], server_key.serialize_der()),
+            svc,
+            root: root_der,
+            inter: inter_der,
             issuer,
-            ca,
-            serial: AtomicU8::new(1),
+            server,
         }
     }
 
-    fn roots(&self) -> Arc<RootCertStore> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca.clone()).unwrap();
-        Arc::new(roots)
+    pub fn roots(&self) -> TrustRoots {
+        TrustRoots::new(std::slice::from_ref(&self.root)).unwrap()
     }
 
-    pub fn device(&self, id: &str) -> Device {
-        self.device_with(id, |_| {})
+    /// A verifier of this PKI with no revocations (what clients and platforms use).
+    pub fn verifier(&self) -> Sm2ChainVerifier {
+        Sm2ChainVerifier::new(
+            self.roots(),
+            Arc::new(RevokedSet::new()),
+            UnknownStatus::Refuse,
+        )
     }
 
-    pub fn expired_device(&self, id: &str) -> Device {
-        self.device_with(id, |p| {
-            p.not_before = date_time_ymd(2020, 1, 1);
-            p.not_after = date_time_ymd(2021, 1, 1);
-        })
+    /// The gateway's TLS material.
+    pub fn sm_tls(&self) -> SmTls {
+        SmTls::new(
+            Arc::new(self.server.secret.signing_key(Tls13Id).unwrap()),
+            self.server.chain.clone(),
+            self.roots(),
+        )
     }
 
-    fn device_with(&self, id: &str, edit: impl FnOnce(&mut CertificateParams)) -> Device {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, id);
-        params.subject_alt_names = vec![SanType::URI(
-            format!("urn:smtrust:device:{id}").try_into().unwrap(),
-        )];
-        let n = self.serial.fetch_add(1, Ordering::Relaxed);
-        params.serial_number = Some(SerialNumber::from(vec![0x10, n]));
-        edit(&mut params);
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
+    /// The gateway's passport signer (same key and certificate, GM/T ID).
+    pub fn passport_signer(&self) -> PassportSigner {
+        PassportSigner::new(
+            Arc::new(self.server.secret.signing_key(CertId).unwrap()),
+            &self.server.chain,
+        )
+    }
+
+    pub fn issuer_names(&self) -> IssuerNames {
+        IssuerNames::from_issuers([self.issuer.as_ref()])
+    }
+
+    /// A device certificate issued and recorded by the CA service.
+    pub async fn device(&self, id: &str) -> Device {
+        let sk = Sm2SecretKey::generate().unwrap();
+        let req = IssueRequest::new(csr(&sk, &format!("CN={id}")), None);
+        let cert = self.svc.issue(ISSUER, "device", req).await.unwrap();
         Device {
-            chain: vec![cert.der().clone()],
-            key: key.serialize_der(),
+            id: id.into(),
+            chain: vec![CertificateDer::from(cert.der), self.inter.clone()],
+            secret: sk,
+            serial: cert.serial,
         }
     }
 
-    pub fn server_config(&self) -> Arc<ServerConfig> {
-        let verifier = WebPkiClientVerifier::builder_with_provider(self.roots(), provider())
-            .build()
+    /// A device certificate that expired a year ago (one-day profile, dated 400 days back).
+    pub fn expired_device(&self, id: &str) -> Device {
+        let sk = Sm2SecretKey::generate().unwrap();
+        let csr = smtrust_ca::csr::parse_and_verify(&csr(&sk, &format!("CN={id}"))).unwrap();
+        let mut profile = Profile::builtin("device", ProfileKind::DeviceIdentity);
+        profile.validity_secs = 86400;
+        let serial = Serial::random().unwrap();
+        let cert = self
+            .issuer
+            .issue(
+                &profile,
+                &csr,
+                None,
+                serial,
+                now() - Duration::from_secs(400 * 86400),
+            )
             .unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server.1.clone()));
+        Device {
+            id: id.into(),
+            chain: vec![CertificateDer::from(cert.der), self.inter.clone()],
+            secret: sk,
+            serial: cert.serial,
+        }
+    }
+
+    /// A TLS 1.3-SM client config trusting this PKI, authenticating as `device` (if any).
+    pub fn client_config(&self, device: Option<&Device>) -> Arc<ClientConfig> {
+        let creds = device.map(Device::credentials);
+        Arc::new(smtrust_tls::client_config(self.verifier(), creds.as_ref()).unwrap())
+    }
+
+    /// A server config of the PKI (for tests that need a plain SM server).
+    #[allow(dead_code)]
+    pub fn server_config(&self) -> Arc<ServerConfig> {
         Arc::new(
-            ServerConfig::builder_with_provider(provider())
-                .with_protocol_versions(&[&rustls::version::TLS13])
-                .unwrap()
-                .with_client_cert_verifier(verifier)
-                .with_single_cert(self.server.0.clone(), key)
-                .unwrap(),
+            smtrust_tls::server_config(
+                &self.server.credentials(),
+                smtrust_tls::ClientAuth::None,
+                smtrust_tls::Resumption::Off,
+            )
+            .unwrap(),
         )
     }
 
-    /// A client config trusting this PKI's CA, authenticating as `device`.
-    pub fn client_config(&self, device: &Device) -> Arc<ClientConfig> {
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(device.key.clone()));
-        Arc::new(
-            ClientConfig::builder_with_provider(provider())
-                .with_protocol_versions(&[&rustls::version::TLS13])
-                .unwrap()
-                .with_root_certificates(self.roots())
-                .with_client_auth_cert(device.chain.clone(), key)
-                .unwrap(),
-        )
+    /// The gateway's server certificate (for Tongsuo: `-CAfile` is the root).
+    pub fn server(&self) -> &Device {
+        &self.server
     }
 }

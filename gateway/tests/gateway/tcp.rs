@@ -38,8 +38,10 @@ pub async fn start(
     ))
     .unwrap();
     Gateway::builder(config, Arc::new(policy))
-        .tls(pki.server_config())
+        .sm_tls(pki.sm_tls())
+        .passport(pki.passport_signer())
         .build()
+        .unwrap()
         .start()
         .await
         .unwrap()
@@ -56,7 +58,7 @@ pub async fn connect(
 ) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    TlsConnector::from(pki.client_config(device))
+    TlsConnector::from(pki.client_config(Some(device)))
         .connect(name, tcp)
         .await
 }
@@ -88,10 +90,10 @@ async fn time_to_close(s: &mut TlsStream<TcpStream>) -> Duration {
 
 #[tokio::test]
 async fn forwards_both_ways_and_counts_bytes() {
-    let pki = Pki::new("test-ca");
+    let pki = Pki::new("test").await;
     let gw = start(&pki, "tcp", echo_server().await, "", default_policy()).await;
     let addr = gw.local_addr("main").unwrap();
-    let dev = pki.device("dev-1");
+    let dev = pki.device("dev-1").await;
     let mut s = connect(&pki, &dev, addr).await.unwrap();
     let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     assert!(echoes(&mut s, &payload).await);
@@ -110,10 +112,10 @@ async fn forwards_both_ways_and_counts_bytes() {
 
 #[tokio::test]
 async fn revocation_cuts_the_device_within_one_second_and_spares_others() {
-    let pki = Pki::new("test-ca");
+    let pki = Pki::new("test").await;
     let gw = start(&pki, "tcp", echo_server().await, "", default_policy()).await;
     let addr = gw.local_addr("main").unwrap();
-    let (a, b) = (pki.device("dev-a"), pki.device("dev-b"));
+    let (a, b) = (pki.device("dev-a").await, pki.device("dev-b").await);
     let mut sa = connect(&pki, &a, addr).await.unwrap();
     let mut sb = connect(&pki, &b, addr).await.unwrap();
     assert!(echoes(&mut sa, b"hello a").await);
@@ -143,10 +145,10 @@ async fn revocation_cuts_the_device_within_one_second_and_spares_others() {
 
 #[tokio::test]
 async fn suspension_and_attestation_downgrade_close_sessions() {
-    let pki = Pki::new("test-ca");
+    let pki = Pki::new("test").await;
     let gw = start(&pki, "tcp", echo_server().await, "", default_policy()).await;
     let addr = gw.local_addr("main").unwrap();
-    let (a, b) = (pki.device("dev-s"), pki.device("dev-t"));
+    let (a, b) = (pki.device("dev-s").await, pki.device("dev-t").await);
     let mut sa = connect(&pki, &a, addr).await.unwrap();
     let mut sb = connect(&pki, &b, addr).await.unwrap();
     assert!(echoes(&mut sa, b"1").await && echoes(&mut sb, b"2").await);
@@ -180,58 +182,96 @@ async fn suspension_and_attestation_downgrade_close_sessions() {
 }
 
 #[tokio::test]
-async fn refuses_unknown_ca_expired_and_initially_revoked() {
-    let pki = Pki::new("test-ca");
-    let other = Pki::new("rogue-ca");
-    let revoked = pki.device("dev-r");
+async fn refuses_unknown_ca_expired_revoked_suspended_and_anonymous_in_the_handshake() {
+    let pki = Pki::new("test").await;
+    let other = Pki::new("rogue").await;
+    let revoked = pki.device("dev-r").await;
+    let suspended = pki.device("dev-h").await;
     let config = Config::from_toml(&format!(
         "[[listener]]\nname = \"main\"\nbind = \"127.0.0.1:0\"\nmode = \"tcp\"\nupstream = \"{}\"\n",
         echo_server().await
     ))
     .unwrap();
     let gw = Gateway::builder(config, Arc::new(default_policy()))
-        .tls(pki.server_config())
-        .revoked([(revoked.cert_key(), CertStatus::Revoked)])
+        .sm_tls(pki.sm_tls())
+        .revoked([
+            (revoked.cert_key(), CertStatus::Revoked),
+            (suspended.cert_key(), CertStatus::Suspended),
+        ])
         .build()
+        .unwrap()
         .start()
         .await
         .unwrap();
     let addr = gw.local_addr("main").unwrap();
 
     // Unknown CA: the client trusts our server, but presents a rogue-CA certificate.
-    let rogue = other.device("dev-x");
+    let rogue = other.device("dev-x").await;
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut cfg = (*pki.client_config(&pki.device("unused"))).clone();
-    cfg.client_auth_cert_resolver = other
-        .client_config(&rogue)
-        .client_auth_cert_resolver
-        .clone();
+    let cfg = smtrust_tls::client_config(pki.verifier(), Some(&rogue.credentials())).unwrap();
     let mut s = TlsConnector::from(Arc::new(cfg))
+        .connect(name.clone(), tcp)
+        .await
+        .unwrap();
+    assert!(!echoes(&mut s, b"x").await);
+
+    for dev in [&pki.expired_device("dev-old"), &revoked, &suspended] {
+        let mut s = connect(&pki, dev, addr).await.unwrap();
+        assert!(!echoes(&mut s, b"x").await, "{} was let through", dev.id);
+    }
+
+    // No client certificate at all.
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut s = TlsConnector::from(pki.client_config(None))
         .connect(name, tcp)
         .await
         .unwrap();
     assert!(!echoes(&mut s, b"x").await);
 
-    let mut s = connect(&pki, &pki.expired_device("dev-old"), addr)
-        .await
-        .unwrap();
-    assert!(!echoes(&mut s, b"x").await);
-
-    let mut s = connect(&pki, &revoked, addr).await.unwrap();
-    assert!(!echoes(&mut s, b"x").await);
-
     let m = gw.gateway().metrics();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(m.refusals("handshake"), 2, "{}", m.render());
-    assert_eq!(m.refusals("revoked"), 1);
+    for reason in [
+        "unknown_ca",
+        "expired",
+        "revoked",
+        "suspended",
+        "no_client_certificate",
+    ] {
+        assert_eq!(m.refusals(reason), 1, "{reason}: {}", m.render());
+    }
+    // All refused by the verifier: none got as far as a finished handshake.
+    assert_eq!(m.handshakes_total.load(std::sync::atomic::Ordering::Relaxed), 0);
     assert_eq!(gw.gateway().session_count(), 0);
     gw.shutdown().await;
 }
 
 #[tokio::test]
+async fn contraindicated_attestation_is_refused_at_admission() {
+    let pki = Pki::new("test").await;
+    let gw = start(&pki, "tcp", echo_server().await, "", default_policy()).await;
+    let addr = gw.local_addr("main").unwrap();
+    let dev = pki.device("dev-bad").await;
+    gw.gateway().handle_event(GatewayEvent::Attestation {
+        device_id: "dev-bad".into(),
+        status: smtrust_policy::AttestationStatus::Failed,
+    });
+    let mut s = connect(&pki, &dev, addr).await.unwrap();
+    assert!(!echoes(&mut s, b"x").await);
+    assert_eq!(gw.gateway().metrics().refusals("attestation_contraindicated"), 1);
+    // Appraised again and verified: admitted.
+    gw.gateway().handle_event(GatewayEvent::Attestation {
+        device_id: "dev-bad".into(),
+        status: smtrust_policy::AttestationStatus::Verified,
+    });
+    let mut s = connect(&pki, &dev, addr).await.unwrap();
+    assert!(echoes(&mut s, b"ok").await);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn policy_can_refuse_connect() {
-    let pki = Pki::new("test-ca");
+    let pki = Pki::new("test").await;
     let mut sources = BundleSources::default_bundle();
     sources.policies = sources.policies.replace(
         "permit (principal is Device, action == Action::\"connect\", resource);",
@@ -240,7 +280,7 @@ async fn policy_can_refuse_connect() {
     let engine = Engine::new(Bundle::compile(sources).unwrap());
     let gw = start(&pki, "tcp", echo_server().await, "", engine).await;
     let addr = gw.local_addr("main").unwrap();
-    let dev = pki.device("dev-u");
+    let dev = pki.device("dev-u").await;
     let mut s = connect(&pki, &dev, addr).await.unwrap();
     assert!(!echoes(&mut s, b"x").await);
     assert_eq!(gw.gateway().metrics().refusals("policy_connect"), 1);
@@ -256,11 +296,11 @@ async fn policy_can_refuse_connect() {
 
 #[tokio::test]
 async fn limits_max_connections_and_slow_handshake() {
-    let pki = Pki::new("test-ca");
+    let pki = Pki::new("test").await;
     let limits = "[limits]\nmax_connections = 2\nhandshake_timeout_ms = 300\n";
     let gw = start(&pki, "tcp", echo_server().await, limits, default_policy()).await;
     let addr = gw.local_addr("main").unwrap();
-    let dev = pki.device("dev-l");
+    let dev = pki.device("dev-l").await;
 
     // Slow handshake: a TCP connection that never speaks is closed after 300 ms.
     let mut slow = TcpStream::connect(addr).await.unwrap();
@@ -295,7 +335,7 @@ async fn limits_max_connections_and_slow_handshake() {
 
 #[tokio::test]
 async fn handshake_rate_per_source_is_limited_before_tls() {
-    let pki = Pki::new("test-ca");
+    let pki = Pki::new("test").await;
     let gw = start(
         &pki,
         "tcp",
@@ -305,7 +345,7 @@ async fn handshake_rate_per_source_is_limited_before_tls() {
     )
     .await;
     let addr = gw.local_addr("main").unwrap();
-    let dev = pki.device("dev-r1");
+    let dev = pki.device("dev-r1").await;
     let mut s1 = connect(&pki, &dev, addr).await.unwrap();
     assert!(echoes(&mut s1, b"1").await);
     // The one-token bucket is empty; the next handshake is not even started.

@@ -1,0 +1,207 @@
+//! `http` mode: HTTP/1.1 (hyper) after admission, keep-alive, every request decided by policy
+//! on method and path. Incoming `X-Smtrust-*` headers are stripped; the platform gets
+//! `X-Smtrust-Device-Id` and `X-Smtrust-Passport` (a signed [`crate::passport::Passport`]).
+//! One upstream connection per device connection, opened at the first allowed request.
+
+use crate::Refusal;
+use crate::config::ListenerConfig;
+use crate::gateway::Shared;
+use crate::listener::upstream;
+use crate::passport::Passport;
+use crate::registry::CloseReason;
+use crate::tcp::closed_refusal;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use smtrust_policy::{AttestationStatus, Principal};
+use smtrust_tls::DeviceIdentity;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Mutex, watch};
+
+/// Header prefix the gateway owns: anything a device sends under it is removed.
+pub const HEADER_PREFIX: &str = "x-smtrust-";
+/// The device ID header.
+pub const DEVICE_ID_HEADER: &str = "x-smtrust-device-id";
+/// The passport header.
+pub const PASSPORT_HEADER: &str = "x-smtrust-passport";
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// The admitted device of a connection.
+pub(crate) struct Device<'a> {
+    pub(crate) identity: &'a DeviceIdentity,
+    pub(crate) principal: Principal,
+    pub(crate) attestation: AttestationStatus,
+}
+
+struct State<'a> {
+    shared: &'a Shared,
+    listener: &'a ListenerConfig,
+    device: Device<'a>,
+    upstream: Mutex<Option<hyper::client::conn::http1::SendRequest<Incoming>>>,
+    /// The last passport: reused while its policy version holds and half its life remains.
+    passport: std::sync::Mutex<Option<(u64, u64, HeaderValue)>>,
+}
+
+pub(crate) async fn serve<D>(
+    shared: &Shared,
+    listener: &ListenerConfig,
+    io: D,
+    device: Device<'_>,
+    mut closed: watch::Receiver<Option<CloseReason>>,
+) -> Result<(), Refusal>
+where
+    D: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let state = &State {
+        shared,
+        listener,
+        device,
+        upstream: Mutex::new(None),
+        passport: std::sync::Mutex::new(None),
+    };
+    let svc = hyper::service::service_fn(move |req| handle(state, req));
+    let limits = shared.config.limits;
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle_timeout)
+        .max_buf_size(limits.max_packet_size.max(8192))
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::select! {
+        r = conn => r.map_err(|e| if e.is_timeout() { Refusal::Idle } else { Refusal::Malformed }),
+        _ = closed.changed() => Err(closed_refusal(*closed.borrow())),
+    }
+}
+
+async fn handle(
+    state: &State<'_>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let m = &state.shared.metrics;
+    m.http_requests.fetch_add(1, Ordering::Relaxed);
+    let decision = state.shared.policy.decide_http(
+        &state.device.principal,
+        req.method().as_str(),
+        req.uri().path(),
+    );
+    let response = if decision.allowed {
+        forward(state, req, decision.bundle_version).await
+    } else {
+        m.http_denied.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(device_id = %state.device.identity.device_id, method = %req.method(), path = req.uri().path(), "request denied by policy");
+        plain(StatusCode::FORBIDDEN, "forbidden by policy\n")
+    };
+    m.http_request_seconds.observe(started.elapsed());
+    Ok(response)
+}
+
+async fn forward(state: &State<'_>, mut req: Request<Incoming>, policy_version: u64) -> Response<Body> {
+    let headers = req.headers_mut();
+    let owned: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with(HEADER_PREFIX))
+        .cloned()
+        .collect();
+    for k in owned {
+        headers.remove(&k);
+    }
+    let Ok(id) = HeaderValue::from_str(state.device.identity.device_id.as_str()) else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "device id\n");
+    };
+    let Some(passport) = passport(state, policy_version) else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "passport\n");
+    };
+    headers.insert(HeaderName::from_static(DEVICE_ID_HEADER), id);
+    headers.insert(HeaderName::from_static(PASSPORT_HEADER), passport);
+    let mut upstream_slot = state.upstream.lock().await;
+    let sender = match upstream_slot.as_mut() {
+        Some(s) if !s.is_closed() => s,
+        _ => match connect(state.listener).await {
+            Ok(s) => upstream_slot.insert(s),
+            Err(r) => {
+                tracing::debug!(refusal = %r, "platform unreachable");
+                return plain(StatusCode::BAD_GATEWAY, "platform unreachable\n");
+            }
+        },
+    };
+    if sender.ready().await.is_err() {
+        *upstream_slot = None;
+        return plain(StatusCode::BAD_GATEWAY, "platform connection closed\n");
+    }
+    match sender.send_request(req).await {
+        Ok(resp) => resp.map(BodyExt::boxed),
+        Err(e) => {
+            tracing::debug!(error = %e, "platform request failed");
+            *upstream_slot = None;
+            plain(StatusCode::BAD_GATEWAY, "platform request failed\n")
+        }
+    }
+}
+
+async fn connect(
+    listener: &ListenerConfig,
+) -> Result<hyper::client::conn::http1::SendRequest<Incoming>, Refusal> {
+    let tcp = upstream(listener).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| Refusal::Upstream(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "platform connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+/// The connection's passport for `policy_version`, signed anew when the version changed or
+/// less than half its lifetime is left.
+fn passport(state: &State<'_>, policy_version: u64) -> Option<HeaderValue> {
+    let signer = state.shared.passport.as_ref()?;
+    let now = unix_now();
+    let ttl = signer.lifetime().as_secs().max(2);
+    let mut cached = state.passport.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((pv, exp, value)) = cached.as_ref()
+        && *pv == policy_version
+        && *exp > now + ttl / 2
+    {
+        return Some(value.clone());
+    }
+    let claims = Passport {
+        sub: state.device.identity.device_id.as_str().to_owned(),
+        serial: state.device.identity.serial_hex(),
+        attestation: state.device.attestation.as_str().to_owned(),
+        policy_version,
+        iat: now,
+        exp: now + ttl,
+    };
+    let token = signer
+        .sign(&claims)
+        .inspect_err(|e| tracing::warn!(error = %e, "passport signing failed"))
+        .ok()?;
+    let value = HeaderValue::from_str(&token).ok()?;
+    *cached = Some((policy_version, claims.exp, value.clone()));
+    Some(value)
+}
+
+#[allow(clippy::disallowed_methods)] // the gateway is an edge: it reads the clock
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r
+}

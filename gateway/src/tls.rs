@@ -1,0 +1,105 @@
+//! The gateway's TLS 1.3-SM listener configs, built by `smtrust_tls` from a signer (a keystore
+//! handle in production), its certificate chain and the device trust roots. Client certificates
+//! are verified by [`Sm2ChainVerifier`] with the gateway's [`RevocationSet`] as the revocation
+//! hook, so a revoked or suspended device fails the handshake itself.
+
+use crate::Error;
+use crate::event::RevocationSet;
+use rustls::ServerConfig;
+use rustls_pki_types::CertificateDer;
+use smtrust_crypto::sm2::{Sm2Signer, Tls13Id};
+use smtrust_tls::{
+    ClientAuth, Credentials, DualConfig, Resumption, Sm2ChainVerifier, TrustRoots, UnknownStatus,
+};
+use std::sync::Arc;
+
+/// What the gateway needs to terminate TLS 1.3-SM.
+pub struct SmTls {
+    signer: Arc<dyn Sm2Signer<Tls13Id>>,
+    chain: Vec<CertificateDer<'static>>,
+    roots: TrustRoots,
+    resumption: Resumption,
+    international: Option<Arc<ServerConfig>>,
+}
+
+impl std::fmt::Debug for SmTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmTls")
+            .field("chain_len", &self.chain.len())
+            .field("resumption", &self.resumption)
+            .field("international", &self.international.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmTls {
+    /// The server's signer and chain (end entity first) and the CAs device certificates must
+    /// chain to. Resumption defaults to SM4-GCM tickets; no international clients.
+    pub fn new(
+        signer: Arc<dyn Sm2Signer<Tls13Id>>,
+        chain: Vec<CertificateDer<'static>>,
+        roots: TrustRoots,
+    ) -> Self {
+        Self {
+            signer,
+            chain,
+            roots,
+            resumption: Resumption::default(),
+            international: None,
+        }
+    }
+
+    /// How sessions resume.
+    pub fn resumption(mut self, resumption: Resumption) -> Self {
+        self.resumption = resumption;
+        self
+    }
+
+    /// Also accept clients that do not offer RFC 8998 on the same ports, with this standard
+    /// config (chosen per ClientHello, `smtrust_tls::DualConfig`). Its client verifier decides
+    /// who they are; the gateway admits them only with a device identity in their certificate.
+    pub fn international(mut self, config: Arc<ServerConfig>) -> Self {
+        self.international = Some(config);
+        self
+    }
+
+    /// Builds the per-listener configs with `revocations` as the verifier's revocation hook.
+    pub(crate) fn build(&self, revocations: Arc<RevocationSet>) -> Result<ListenerTls, Error> {
+        let creds = Credentials::new(Arc::clone(&self.signer), self.chain.clone())?;
+        // Fail closed: the set never answers Unknown, but a future hook might.
+        let verifier = Sm2ChainVerifier::new(self.roots.clone(), revocations, UnknownStatus::Refuse);
+        let required = smtrust_tls::server_config(
+            &creds,
+            ClientAuth::Required(verifier.clone()),
+            self.resumption,
+        )?;
+        let optional =
+            smtrust_tls::server_config(&creds, ClientAuth::Optional(verifier), self.resumption)?;
+        let (required, optional) = (Arc::new(required), Arc::new(optional));
+        Ok(ListenerTls {
+            required: DualConfig::new(Arc::clone(&required), self.international.clone()),
+            optional: DualConfig::new(Arc::clone(&optional), self.international.clone()),
+            required_sm: required,
+            optional_sm: optional,
+        })
+    }
+}
+
+/// The built configs: one requiring client certificates, one asking for them.
+pub(crate) struct ListenerTls {
+    pub(crate) required: DualConfig,
+    pub(crate) optional: DualConfig,
+    pub(crate) required_sm: Arc<ServerConfig>,
+    pub(crate) optional_sm: Arc<ServerConfig>,
+}
+
+impl ListenerTls {
+    /// The dual config and the SM config (for refusal alerts) of a listener.
+    pub(crate) fn for_listener(&self, client_cert_required: bool) -> (&DualConfig, &Arc<ServerConfig>) {
+        if client_cert_required {
+            (&self.required, &self.required_sm)
+        } else {
+            (&self.optional, &self.optional_sm)
+        }
+    }
+}
