@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod node;
 mod platform;
 
 use clap::Parser;

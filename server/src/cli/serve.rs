@@ -1,18 +1,78 @@
-//! `smtrust serve`: the service. Being built this session; the verbs land here.
+//! `smtrust serve`: run one node (CA HTTP, TLS 1.3-SM API, optionally the gateway) until interrupted.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
+
+use crate::cli::keystore::{UnlockArgs, open_unsealed};
+use crate::node::{Node, NodeOptions};
 
 /// Arguments of `smtrust serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Arguments for the verbs being built.
-    #[arg(trailing_var_arg = true)]
-    pub(crate) rest: Vec<String>,
+    /// The TLS 1.3-SM API (EST, attestation).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub(crate) api: SocketAddr,
+    /// Plain HTTP for CRLs, CA certificates and OCSP.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) http: SocketAddr,
+    /// DNS names for the service's TLS certificate (repeat the flag).
+    #[arg(long = "dns-name", default_value = "localhost")]
+    pub(crate) dns_names: Vec<String>,
+    /// Gateway listeners (TOML, `[[listener]]` tables; see docs/configuration.md). None: no gateway.
+    #[arg(long)]
+    pub(crate) gateway: Option<PathBuf>,
+    /// Attestation store URL (`sqlite://…?mode=rwc` or `postgres://…`); default `<data-dir>/attest.db`.
+    #[arg(long, env = "SMTRUST_ATTEST_URL")]
+    pub(crate) attest_url: Option<String>,
+    #[command(flatten)]
+    pub(crate) unlock: UnlockArgs,
 }
 
-pub(crate) fn run(_args: &ServeArgs, _data_dir: Option<&Path>, _json: bool) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`smtrust serve` is not available in this build yet")
+pub(crate) fn run(args: &ServeArgs, data_dir: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    let data_dir = crate::cli::data_dir(data_dir)?;
+    let keystore = Arc::new(open_unsealed(&data_dir, &args.unlock)?);
+    let gateway = match &args.gateway {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("read the gateway config {}", p.display()))?;
+            Some(smtrust_gateway::Config::from_toml(&text)?)
+        }
+        None => None,
+    };
+    let opts = NodeOptions {
+        api_bind: args.api,
+        http_bind: args.http,
+        dns_names: args.dns_names.clone(),
+        gateway,
+        attest_url: args.attest_url.clone(),
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let node = Node::start(&data_dir, keystore, opts).await?;
+        let listening = serde_json::json!({
+            "api": format!("https://{}", node.api_addr),
+            "http": format!("http://{}", node.http_addr),
+            "gateway": node.gateway_listeners(),
+            "trust_chain": smtrust_ca::home::ca_dir(&data_dir).join("chain.pem"),
+        });
+        if json {
+            println!("{listening}");
+        } else {
+            println!("smtrust is serving (Ctrl-C stops it):");
+            println!("  API (TLS 1.3-SM, EST + attestation)  https://{}", node.api_addr);
+            println!("  CRL / OCSP / CA certificates         http://{}", node.http_addr);
+            for (name, addr) in node.gateway_listeners() {
+                println!("  gateway listener {name:<20} {addr}");
+            }
+        }
+        tokio::signal::ctrl_c().await?;
+        node.shutdown().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,260 @@
+//! One smtrust node, built from a data directory: the CA with its CRL and OCSP over plain HTTP, the API over
+//! TLS 1.3-SM (EST enrollment, attestation), the policy engine, and the gateway in front of the platform.
+//! `smtrust serve` runs one until stopped; `smtrust demo` runs one on a temporary directory.
+
+mod api;
+mod attestation;
+mod identity;
+mod revocations;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use rustls::pki_types::CertificateDer;
+use smtrust_ca::SqlStore;
+use smtrust_ca::home::OpenedCa;
+use smtrust_keystore::Keystore;
+use smtrust_policy::Engine;
+use smtrust_tls::{Sm2ChainVerifier, TrustRoots, UnknownStatus};
+use tokio::sync::watch;
+
+pub(crate) use identity::ServiceKey;
+pub(crate) use revocations::Revocations;
+
+/// The attestation service over the node's SQL store.
+pub(crate) type Attest = smtrust_attest::AttestationService<
+    smtrust_attest::sql::SqlStore,
+    smtrust_attest::sql::SqlStore,
+    attestation::Results,
+>;
+
+/// Where a node listens and what it serves.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeOptions {
+    /// TLS 1.3-SM API (EST, attestation); client certificates optional.
+    pub(crate) api_bind: SocketAddr,
+    /// Plain HTTP: CRLs, CA certificates, OCSP (signed objects need no TLS).
+    pub(crate) http_bind: SocketAddr,
+    /// DNS names in the service's TLS certificate (clients check them).
+    pub(crate) dns_names: Vec<String>,
+    /// The gateway's listeners; none: no gateway on this node.
+    pub(crate) gateway: Option<smtrust_gateway::Config>,
+    /// The attestation store (`sqlite://…?mode=rwc` or `postgres://…`); default `<data>/attest.db`.
+    pub(crate) attest_url: Option<String>,
+}
+
+/// A running node. Dropping it does not stop the tasks: call [`Node::shutdown`].
+pub(crate) struct Node {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) keystore: Arc<Keystore>,
+    pub(crate) ca: Arc<OpenedCa>,
+    pub(crate) revocations: Arc<Revocations>,
+    pub(crate) attest: Arc<Attest>,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) est: api::Est,
+    /// Issuing CA, then root: what devices and clients trust.
+    pub(crate) trust_der: Vec<Vec<u8>>,
+    pub(crate) tls_key: ServiceKey,
+    pub(crate) api_addr: SocketAddr,
+    pub(crate) http_addr: SocketAddr,
+    pub(crate) gateway: Option<(smtrust_gateway::Gateway, smtrust_gateway::Running)>,
+    gateway_names: Vec<String>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("data_dir", &self.data_dir)
+            .field("api_addr", &self.api_addr)
+            .field("http_addr", &self.http_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Open the CA of `data_dir` with the unsealed `keystore` and start everything `opts` asks for.
+    #[allow(clippy::disallowed_methods)] // the node reads the clock
+    pub(crate) async fn start(
+        data_dir: &Path,
+        keystore: Arc<Keystore>,
+        opts: NodeOptions,
+    ) -> anyhow::Result<Self> {
+        let now = std::time::SystemTime::now();
+        let ca = smtrust_ca::home::open(data_dir, &keystore, now)
+            .await
+            .context("open the CA (create it with `smtrust ca init`)")?;
+        let ca = Arc::new(ca);
+        let label = ca.manifest.label.clone();
+        let issuing_der = ca.issuing.certificate_der().to_vec();
+        let trust_der = vec![issuing_der.clone(), ca.root_der.clone()];
+
+        // The in-memory revocation index, then the service's own keys.
+        let mut issuers = vec![(label.clone(), name_der(&issuing_der)?)];
+        issuers.push((ca.manifest.root_label.clone(), name_der(&ca.root_der)?));
+        let revocations = Revocations::load(&ca.service, issuers).await?;
+        let mut tasks = vec![revocations.follow(ca.service.subscribe())];
+        let svc = &ca.service;
+        let tls_key = identity::ensure(&keystore, svc, &label, &trust_der, &identity::TLS, &opts.dns_names, now).await?;
+        let att_key = identity::ensure(&keystore, svc, &label, &trust_der, &identity::ATTESTATION, &[], now).await?;
+
+        // Attestation: appraise against our own CA, status from the revocation index.
+        let attest_url = opts.attest_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("attest.db").display())
+        });
+        let store = smtrust_attest::sql::SqlStore::connect(&attest_url)
+            .await
+            .context("open the attestation store")?;
+        let anchors = smtrust_attest::TrustAnchors::from_der(&trust_der)?;
+        let appraiser = smtrust_attest::Appraiser::new(anchors, Default::default());
+        let results = attestation::Results::new(store.clone());
+        let attest = Arc::new(Attest::new(
+            appraiser,
+            store.clone(),
+            store,
+            results.clone(),
+            revocations.clone(),
+            identity::cert_signer(&keystore, &att_key)?,
+            att_key.chain.clone(),
+            Default::default(),
+        ));
+        let engine = Arc::new(Engine::with_default_bundle()?);
+
+        // TLS for the API: client certificates optional (EST bootstrap and token enrollment have none).
+        let roots = TrustRoots::new(&trust_certs(&trust_der))?;
+        let verifier = Sm2ChainVerifier::new(roots.clone(), revocations.clone(), UnknownStatus::Refuse);
+        let creds = smtrust_tls::Credentials::new(identity::tls_signer(&keystore, &tls_key)?, trust_certs(&tls_key.chain))?;
+        let api_tls = Arc::new(smtrust_tls::server_config(
+            &creds,
+            smtrust_tls::ClientAuth::Optional(verifier),
+            smtrust_tls::Resumption::default(),
+        )?);
+
+        let (stop, stop_rx) = watch::channel(false);
+        let est = api::est(&ca, &label)?;
+        let http = tokio::net::TcpListener::bind(opts.http_bind).await.with_context(|| format!("bind {}", opts.http_bind))?;
+        let api = tokio::net::TcpListener::bind(opts.api_bind).await.with_context(|| format!("bind {}", opts.api_bind))?;
+        let http_addr = http.local_addr()?;
+        let api_addr = api.local_addr()?;
+        tasks.push(api::serve_http(http, &ca, stop_rx.clone()));
+        tasks.push(api::serve_api(api, api_tls, &est, &attest, stop_rx.clone()));
+
+        let mut gateway_names: Vec<String> = opts
+            .gateway
+            .iter()
+            .flat_map(|c| c.listeners.iter().map(|l| l.name.clone()))
+            .collect();
+        if opts.gateway.as_ref().is_some_and(|c| c.admin.is_some()) {
+            gateway_names.push(smtrust_gateway::ADMIN.to_owned());
+        }
+        let gateway = match &opts.gateway {
+            None => None,
+            Some(cfg) => {
+                let pass_key = identity::ensure(&keystore, svc, &label, &trust_der, &identity::PASSPORT, &[], now).await?;
+                let sm = smtrust_gateway::SmTls::new(
+                    identity::tls_signer(&keystore, &tls_key)?,
+                    trust_certs(&tls_key.chain),
+                    roots,
+                );
+                let passport = smtrust_gateway::passport::PassportSigner::new(
+                    identity::cert_signer(&keystore, &pass_key)?,
+                    &trust_certs(&pass_key.chain),
+                );
+                let gw = smtrust_gateway::Gateway::builder(cfg.clone(), engine.clone())
+                    .sm_tls(sm)
+                    .revoked(initial_revoked(&revocations))
+                    .attestation(Arc::new(results.lookup()))
+                    .passport(passport)
+                    .build()?;
+                let running = gw.start().await?;
+                let names = smtrust_gateway::IssuerNames::from_issuers([ca.issuing.as_ref()]);
+                tasks.push(gw.follow_ca(ca.service.subscribe(), names));
+                tasks.push(api::follow_attestation(&gw, attest.subscribe()));
+                Some((gw, running))
+            }
+        };
+        tracing::info!(%api_addr, %http_addr, "smtrust node up");
+        Ok(Self {
+            data_dir: data_dir.to_path_buf(),
+            keystore,
+            ca,
+            revocations,
+            attest,
+            engine,
+            est,
+            trust_der,
+            tls_key,
+            api_addr,
+            http_addr,
+            gateway,
+            gateway_names,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Every gateway listener (and the admin `/metrics` one) with its bound address.
+    pub(crate) fn gateway_listeners(&self) -> Vec<(String, SocketAddr)> {
+        let Some((_, running)) = &self.gateway else {
+            return Vec::new();
+        };
+        self.gateway_names
+            .iter()
+            .filter_map(|n| running.local_addr(n).map(|a| (n.clone(), a)))
+            .collect()
+    }
+
+    /// The gateway listener's address by name.
+    pub(crate) fn gateway_addr(&self, listener: &str) -> Option<SocketAddr> {
+        self.gateway.as_ref().and_then(|(_, r)| r.local_addr(listener))
+    }
+
+    /// The CA service.
+    pub(crate) fn ca(&self) -> &smtrust_ca::CaService<SqlStore> {
+        &self.ca.service
+    }
+
+    /// Stop serving and wait for the tasks.
+    pub(crate) async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Some((_, running)) = self.gateway {
+            running.shutdown().await;
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The trust chain as rustls wants it.
+pub(crate) fn trust_certs(der: &[Vec<u8>]) -> Vec<CertificateDer<'static>> {
+    der.iter().map(|d| CertificateDer::from(d.clone())).collect()
+}
+
+/// A certificate's subject Name, DER (how TLS and attestation name an issuer).
+fn name_der(cert_der: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(cert_der)?;
+    Ok(cert.tbs_certificate().subject().to_der()?)
+}
+
+/// The certificates revoked or held before the start, for the gateway's own set (events keep it current).
+fn initial_revoked(
+    revocations: &Revocations,
+) -> Vec<(smtrust_gateway::CertKey, smtrust_gateway::CertStatus)> {
+    revocations
+        .snapshot()
+        .into_iter()
+        .map(|((issuer, serial), revoked)| {
+            let status = if revoked {
+                smtrust_gateway::CertStatus::Revoked
+            } else {
+                smtrust_gateway::CertStatus::Suspended
+            };
+            (smtrust_gateway::CertKey::new(issuer, &serial), status)
+        })
+        .collect()
+}
