@@ -147,7 +147,7 @@ impl Agent {
         home::write(&self.dir, home::BOOTSTRAP_KEY, pem.as_bytes(), true)
     }
 
-    /// The device certificate (DER), if enrolled.
+    /// The device certificate (DER), if enrolled (the first certificate of `cert.pem`).
     pub fn certificate(&self) -> Result<Option<Vec<u8>>, Error> {
         match home::read(&self.dir, home::CERT)? {
             Some(pem) => Ok(pem_certs(&pem)?.into_iter().next()),
@@ -170,7 +170,9 @@ impl Agent {
             dir: self.dir.clone(),
             hint: "enroll first",
         })?;
-        credentials(&self.key()?, cert)
+        let mut chain = vec![cert];
+        chain.extend(self.chain()?.into_iter().filter(|c| !self_signed(c)));
+        credentials(&self.key()?, chain)
     }
 
     pub(crate) fn bootstrap_credentials(&self) -> Result<Credentials, Error> {
@@ -186,8 +188,14 @@ impl Agent {
             return Err(missing);
         };
         let key = smtrust_crypto::pem::decode_private_key(&zeroize::Zeroizing::new(key), None)?;
-        let leaf = pem_certs(&cert)?.into_iter().next().ok_or(missing)?;
-        credentials(&key, leaf)
+        let chain: Vec<Vec<u8>> = pem_certs(&cert)?
+            .into_iter()
+            .filter(|c| !self_signed(c))
+            .collect();
+        if chain.is_empty() {
+            return Err(missing);
+        }
+        credentials(&key, chain)
     }
 
     /// What the directory holds.
@@ -213,13 +221,24 @@ impl Agent {
     }
 }
 
-/// TLS credentials: the key as an RFC 8998 signer, the certificate as a one-element chain.
-fn credentials(key: &Sm2SecretKey, cert: Vec<u8>) -> Result<Credentials, Error> {
+/// TLS credentials: the key as an RFC 8998 signer, the leaf then its intermediates (the server needs them to
+/// build the path to its root).
+fn credentials(key: &Sm2SecretKey, chain: Vec<Vec<u8>>) -> Result<Credentials, Error> {
     let signer = Arc::new(key.signing_key(Tls13Id)?);
     Ok(Credentials::new(
         signer,
-        vec![rustls::pki_types::CertificateDer::from(cert)],
+        chain
+            .into_iter()
+            .map(rustls::pki_types::CertificateDer::from)
+            .collect(),
     )?)
+}
+
+/// A root (subject = issuer) is not sent: the peer has it or does not trust it.
+fn self_signed(der: &[u8]) -> bool {
+    x509_cert::Certificate::from_der(der)
+        .map(|c| c.tbs_certificate().subject() == c.tbs_certificate().issuer())
+        .unwrap_or(false)
 }
 
 /// Whether the certificate's SPKI is the key's.
