@@ -8,9 +8,15 @@
     unreachable_pub
 )]
 
+#[path = "gateway/feed.rs"]
+mod feed;
+#[path = "gateway/http.rs"]
+mod http;
 #[path = "gateway/mqtt.rs"]
 mod mqtt;
 #[path = "gateway/pki.rs"]
 mod pki;
 #[path = "gateway/tcp.rs"]
 mod tcp;
+#[path = "gateway/tongsuo.rs"]
+mod tongsuo;

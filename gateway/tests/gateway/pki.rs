@@ -205,9 +205,4 @@ impl Pki {
             .unwrap(),
         )
     }
-
-    /// The gateway's server certificate (for Tongsuo: `-CAfile` is the root).
-    pub fn server(&self) -> &Device {
-        &self.server
-    }
 }

@@ -64,7 +64,7 @@ pub async fn connect(
 }
 
 /// Sends `msg` and expects it back; false when the connection is refused or closed.
-async fn echoes(s: &mut TlsStream<TcpStream>, msg: &[u8]) -> bool {
+pub async fn echoes(s: &mut TlsStream<TcpStream>, msg: &[u8]) -> bool {
     if s.write_all(msg).await.is_err() {
         return false;
     }
@@ -76,7 +76,7 @@ async fn echoes(s: &mut TlsStream<TcpStream>, msg: &[u8]) -> bool {
 }
 
 /// Waits until the peer closes; returns how long it took.
-async fn time_to_close(s: &mut TlsStream<TcpStream>) -> Duration {
+pub async fn time_to_close(s: &mut TlsStream<TcpStream>) -> Duration {
     let start = Instant::now();
     let mut buf = [0u8; 64];
     loop {
