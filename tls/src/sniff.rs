@@ -1,12 +1,13 @@
 //! Which protocol a client speaks, from the first bytes of its first record, before any TLS stack sees them:
-//! TLS (record version 0x0301..0x0303, what TLS 1.3 ClientHellos carry) or TLCP (GB/T 38636, version 0x0101),
+//! TLS (record version 0x03XX: RFC 8446 §5.1 says the field MUST be ignored, and rustls accepts any 0x03XX) or
+//! TLCP (GB/T 38636, version 0x0101),
 //! so a TLCP stack can be slotted in beside rustls.
 
 /// A protocol the listener can dispatch to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Protocol {
-    /// TLS (1.0 record version up to 1.2; TLS 1.3 negotiates inside the ClientHello).
+    /// TLS (any 0x03XX record version; TLS 1.3 negotiates inside the ClientHello).
     Tls,
     /// TLCP, GB/T 38636-2020.
     Tlcp,
@@ -57,7 +58,7 @@ pub fn sniff(first: &[u8]) -> Result<Protocol, SniffError> {
     }
     match version {
         0x0101 => Ok(Protocol::Tlcp),
-        0x0301..=0x0303 => Ok(Protocol::Tls),
+        0x0300..=0x03ff => Ok(Protocol::Tls),
         _ => Err(not),
     }
 }

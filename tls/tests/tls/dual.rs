@@ -189,6 +189,25 @@ fn sniff_tells_tls_from_tlcp() {
     ));
 }
 
+/// Found by the `sniff` fuzz target: rustls accepts a ClientHello in a record of any 0x03XX version (RFC 8446
+/// §5.1: the field MUST be ignored), so the listener must not refuse what the stack would serve.
+#[test]
+fn sniff_ignores_the_record_version_as_rustls_does() {
+    let mut hello = include_bytes!("../../fuzz/seeds/sniff/tongsuo-tls13-sm.bin").to_vec();
+    for minor in [0x00, 0x04, 0x09, 0xff] {
+        hello[2] = minor;
+        let mut acceptor = Acceptor::default();
+        acceptor.read_tls(&mut hello.as_slice()).unwrap();
+        let accepted = acceptor.accept().unwrap().expect("a whole ClientHello");
+        assert!(smtrust_tls::offers_sm(&accepted.client_hello()));
+        assert_eq!(
+            sniff(&hello),
+            Ok(Protocol::Tls),
+            "record version 03{minor:02x}"
+        );
+    }
+}
+
 proptest::proptest! {
     #[test]
     fn sniff_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
