@@ -15,7 +15,11 @@ use tokio::sync::watch;
 /// The content type of the text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpListener, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    socket: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let tcp = tokio::select! {
             r = socket.accept() => match r {

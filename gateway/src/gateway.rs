@@ -3,8 +3,8 @@
 use crate::config::{Config, Mode};
 use crate::event::{AttestationLookup, AttestationTable, CertStatus, GatewayEvent, RevocationSet};
 use crate::metrics::Metrics;
-use crate::phase::{NoHooks, Phases};
 use crate::passport::PassportSigner;
+use crate::phase::{NoHooks, Phases};
 use crate::registry::{CloseReason, Registry};
 use crate::tls::{ListenerTls, SmTls};
 use crate::{Error, admin, listener};
@@ -73,7 +73,11 @@ impl Gateway {
                 .map_err(|source| Error::Bind { addr: bind, source })?;
             addrs.push((ADMIN.to_owned(), addr));
             tracing::info!(%addr, "gateway admin (/metrics) listening");
-            tasks.spawn(admin::serve(Arc::clone(&self.shared), socket, stop_rx.clone()));
+            tasks.spawn(admin::serve(
+                Arc::clone(&self.shared),
+                socket,
+                stop_rx.clone(),
+            ));
         }
         for l in &self.shared.config.listeners {
             let socket = tokio::net::TcpListener::bind(l.bind)

@@ -78,10 +78,7 @@ where
     }
 }
 
-async fn handle(
-    state: &State<'_>,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+async fn handle(state: &State<'_>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let m = &state.shared.metrics;
     m.http_requests.fetch_add(1, Ordering::Relaxed);
@@ -101,7 +98,11 @@ async fn handle(
     Ok(response)
 }
 
-async fn forward(state: &State<'_>, mut req: Request<Incoming>, policy_version: u64) -> Response<Body> {
+async fn forward(
+    state: &State<'_>,
+    mut req: Request<Incoming>,
+    policy_version: u64,
+) -> Response<Body> {
     let headers = req.headers_mut();
     let owned: Vec<HeaderName> = headers
         .keys()

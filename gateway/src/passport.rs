@@ -183,7 +183,8 @@ pub fn verify(
         return Err(PassportError::TooLarge { len: token.len() });
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(PassportError::Format);
     };

@@ -67,7 +67,8 @@ impl SmTls {
     pub(crate) fn build(&self, revocations: Arc<RevocationSet>) -> Result<ListenerTls, Error> {
         let creds = Credentials::new(Arc::clone(&self.signer), self.chain.clone())?;
         // Fail closed: the set never answers Unknown, but a future hook might.
-        let verifier = Sm2ChainVerifier::new(self.roots.clone(), revocations, UnknownStatus::Refuse);
+        let verifier =
+            Sm2ChainVerifier::new(self.roots.clone(), revocations, UnknownStatus::Refuse);
         let required = smtrust_tls::server_config(
             &creds,
             ClientAuth::Required(verifier.clone()),
@@ -95,7 +96,10 @@ pub(crate) struct ListenerTls {
 
 impl ListenerTls {
     /// The dual config and the SM config (for refusal alerts) of a listener.
-    pub(crate) fn for_listener(&self, client_cert_required: bool) -> (&DualConfig, &Arc<ServerConfig>) {
+    pub(crate) fn for_listener(
+        &self,
+        client_cert_required: bool,
+    ) -> (&DualConfig, &Arc<ServerConfig>) {
         if client_cert_required {
             (&self.required, &self.required_sm)
         } else {

@@ -10,9 +10,14 @@ use std::time::{Duration, Instant};
 async fn ca_revoke_cuts_the_session_within_one_second_and_spares_others() {
     let pki = Pki::new("feed").await;
     let gw = start(&pki, "tcp", echo_server().await, "", default_policy()).await;
-    let _feed = gw.gateway().follow_ca(pki.svc.subscribe(), pki.issuer_names());
+    let _feed = gw
+        .gateway()
+        .follow_ca(pki.svc.subscribe(), pki.issuer_names());
     let addr = gw.local_addr("main").unwrap();
-    let (a, b) = (pki.device("ctw-feed-a").await, pki.device("ctw-feed-b").await);
+    let (a, b) = (
+        pki.device("ctw-feed-a").await,
+        pki.device("ctw-feed-b").await,
+    );
     let mut sa = connect(&pki, &a, addr).await.unwrap();
     let mut sb = connect(&pki, &b, addr).await.unwrap();
     assert!(echoes(&mut sa, b"a").await && echoes(&mut sb, b"b").await);
@@ -26,7 +31,10 @@ async fn ca_revoke_cuts_the_session_within_one_second_and_spares_others() {
     let took = at.elapsed();
     eprintln!("CaService::revoke → session closed: {took:?}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert!(echoes(&mut sb, b"still here").await, "the other device was cut");
+    assert!(
+        echoes(&mut sb, b"still here").await,
+        "the other device was cut"
+    );
     // The set is updated too: a new handshake with the revoked certificate is refused.
     let mut again = connect(&pki, &a, addr).await.unwrap();
     assert!(!echoes(&mut again, b"x").await);

@@ -37,9 +37,7 @@ async fn platform() -> SocketAddr {
                         h("x-smtrust-forged"),
                         h("x-smtrust-passport")
                     );
-                    Ok::<_, Infallible>(Response::new(http_body_util::Full::new(Bytes::from(
-                        body,
-                    ))))
+                    Ok::<_, Infallible>(Response::new(http_body_util::Full::new(Bytes::from(body))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(s), svc)
@@ -70,7 +68,10 @@ async fn get(
             .header("X-Smtrust-Forged", "1")
             .header("x-smtrust-passport", "forged.token.here");
     }
-    let resp = sender.send_request(req.body(Empty::new()).unwrap()).await.unwrap();
+    let resp = sender
+        .send_request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
     let status = resp.status();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8(body.to_vec()).unwrap())
@@ -114,7 +115,10 @@ async fn http_policy_passport_header_stripping_keep_alive_and_metrics() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = get(&mut sender, "/api/second", false).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.ends_with("|1"), "one upstream connection for the device connection: {body}");
+    assert!(
+        body.ends_with("|1"),
+        "one upstream connection for the device connection: {body}"
+    );
 
     // A passport is refused by another CA's platform, and when tampered with.
     let other = Pki::new("other").await;

@@ -241,7 +241,11 @@ async fn refuses_unknown_ca_expired_revoked_suspended_and_anonymous_in_the_hands
         assert_eq!(m.refusals(reason), 1, "{reason}: {}", m.render());
     }
     // All refused by the verifier: none got as far as a finished handshake.
-    assert_eq!(m.handshakes_total.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        m.handshakes_total
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     assert_eq!(gw.gateway().session_count(), 0);
     gw.shutdown().await;
 }
@@ -258,7 +262,12 @@ async fn contraindicated_attestation_is_refused_at_admission() {
     });
     let mut s = connect(&pki, &dev, addr).await.unwrap();
     assert!(!echoes(&mut s, b"x").await);
-    assert_eq!(gw.gateway().metrics().refusals("attestation_contraindicated"), 1);
+    assert_eq!(
+        gw.gateway()
+            .metrics()
+            .refusals("attestation_contraindicated"),
+        1
+    );
     // Appraised again and verified: admitted.
     gw.gateway().handle_event(GatewayEvent::Attestation {
         device_id: "dev-bad".into(),

@@ -57,9 +57,12 @@ async fn tongsuo_s_client_through_a_tcp_listener_and_refusals() {
                 .combined()
         })
     };
-    let out = run(Some(write_device(dir.path(), "good", &good)), b"hello-through-gateway\n")
-        .await
-        .unwrap();
+    let out = run(
+        Some(write_device(dir.path(), "good", &good)),
+        b"hello-through-gateway\n",
+    )
+    .await
+    .unwrap();
     assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
     assert!(out.contains("TLS_SM4_GCM_SM3"), "{out}");
     // s_client prints what it receives: the echo came back through the gateway.
@@ -67,9 +70,12 @@ async fn tongsuo_s_client_through_a_tcp_listener_and_refusals() {
 
     let out = run(None, b"anonymous-hello\n").await.unwrap();
     assert!(!out.contains("anonymous-hello"), "{out}");
-    let out = run(Some(write_device(dir.path(), "revoked", &revoked)), b"revoked-hello\n")
-        .await
-        .unwrap();
+    let out = run(
+        Some(write_device(dir.path(), "revoked", &revoked)),
+        b"revoked-hello\n",
+    )
+    .await
+    .unwrap();
     assert!(!out.contains("revoked-hello"), "{out}");
     assert!(out.contains("certificate revoked"), "{out}");
 
