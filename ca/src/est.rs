@@ -53,9 +53,9 @@ use axum::routing::any;
 use smtrust_tls::serve::Peer;
 
 pub use body::{MAX_BODY, decode_base64, encode_base64, pkcs10};
-pub use multipart::KEY_PART;
 pub use certs::certs_only;
 pub use csrattrs::device_csr_attrs;
+pub use multipart::KEY_PART;
 pub use rate::RateLimit;
 pub use refusal::Refusal;
 pub use token::{EnrollmentToken, TokenRefusal};

@@ -100,7 +100,12 @@ mod tests {
             Err(Refusal::Base64 { .. })
         ));
         assert_eq!(
-            pkcs10(Some("Application/PKCS10; x=y"), Some("BASE64"), b"AQI\r\nD\n").unwrap(),
+            pkcs10(
+                Some("Application/PKCS10; x=y"),
+                Some("BASE64"),
+                b"AQI\r\nD\n"
+            )
+            .unwrap(),
             vec![1, 2, 3]
         );
         let der: Vec<u8> = (0..200u8).collect();

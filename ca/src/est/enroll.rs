@@ -37,7 +37,12 @@ pub(super) async fn enroll<S: Store>(
     mode: Mode,
     req: Request,
 ) -> Result<Response, Refusal> {
-    let Request { peer, headers, body, .. } = req;
+    let Request {
+        peer,
+        headers,
+        body,
+        ..
+    } = req;
     let (device, auth) = authenticate(st, mode, &peer, &headers).await?;
     let der = read_pkcs10(&headers, body).await?;
     let _busy = st.begin(&device)?;
@@ -71,7 +76,9 @@ pub(super) async fn serverkeygen<S: Store>(
 ) -> Result<Response, Refusal> {
     let Some((device, token)) = basic(&req.headers)? else {
         return Err(if req.peer.leaf.is_some() {
-            Refusal::Forbidden("serverkeygen needs an enrollment token (the key is encrypted under it)")
+            Refusal::Forbidden(
+                "serverkeygen needs an enrollment token (the key is encrypted under it)",
+            )
         } else {
             Refusal::NoAuth
         });
@@ -144,7 +151,9 @@ async fn authenticate<S: Store>(
         return Err(Refusal::Certificate("it is revoked or suspended"));
     }
     if rec.device_id.as_deref() != Some(device.as_str()) {
-        return Err(Refusal::Certificate("its device ID differs from the CA's record"));
+        return Err(Refusal::Certificate(
+            "its device ID differs from the CA's record",
+        ));
     }
     let profile = rec.profile.as_deref().unwrap_or_default();
     match mode {
@@ -152,7 +161,9 @@ async fn authenticate<S: Store>(
         Mode::Enroll if profile == st.cfg.device_profile => Err(Refusal::Forbidden(
             "this device already has a certificate: renew with simplereenroll",
         )),
-        Mode::Enroll => Err(Refusal::Certificate("it is not an EST bootstrap certificate")),
+        Mode::Enroll => Err(Refusal::Certificate(
+            "it is not an EST bootstrap certificate",
+        )),
         Mode::Reenroll if profile == st.cfg.device_profile => Ok((device, Auth::Current(rec))),
         Mode::Reenroll => Err(Refusal::Certificate(
             "re-enrollment needs the current device certificate",
@@ -168,12 +179,13 @@ fn basic(headers: &HeaderMap) -> Result<Option<(DeviceId, Zeroizing<Vec<u8>>)>, 
     let v = v
         .to_str()
         .map_err(|_| Refusal::BadAuthorization("not ASCII"))?;
-    let (scheme, creds) = v
-        .trim()
-        .split_once(' ')
-        .ok_or(Refusal::BadAuthorization("expected: Basic <base64 device-id:token>"))?;
+    let (scheme, creds) = v.trim().split_once(' ').ok_or(Refusal::BadAuthorization(
+        "expected: Basic <base64 device-id:token>",
+    ))?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(Refusal::BadAuthorization("only the Basic scheme is supported"));
+        return Err(Refusal::BadAuthorization(
+            "only the Basic scheme is supported",
+        ));
     }
     let raw = Zeroizing::new(
         base64::engine::general_purpose::STANDARD
@@ -194,17 +206,25 @@ fn basic(headers: &HeaderMap) -> Result<Option<(DeviceId, Zeroizing<Vec<u8>>)>, 
 
 /// Read a CSR body (headers checked, size bounded, base64 decoded).
 async fn read_pkcs10(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> {
-    let text = |h| headers.get(h).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    let text = |h| {
+        headers
+            .get(h)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
     let declared = text(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
     if let Some(len) = declared.filter(|l| *l > MAX_BODY) {
         return Err(Refusal::BodyTooLarge { len, max: MAX_BODY });
     }
     // Check the headers before reading the body.
-    super::pkcs10(text(header::CONTENT_TYPE.as_str()), text("content-transfer-encoding"), b"")
-        .or_else(|e| match e {
-            Refusal::Base64 { .. } => Ok(Vec::new()),
-            other => Err(other),
-        })?;
+    super::pkcs10(
+        text(header::CONTENT_TYPE.as_str()),
+        text("content-transfer-encoding"),
+        b"",
+    )
+    .or_else(|e| match e {
+        Refusal::Base64 { .. } => Ok(Vec::new()),
+        other => Err(other),
+    })?;
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|_| Refusal::BodyTooLarge {
@@ -231,7 +251,9 @@ fn precheck<S: Store>(
         .profiles
         .get(&st.cfg.device_profile)
         .ok_or_else(|| crate::RequestError::UnknownProfile(st.cfg.device_profile.clone()))?;
-    st.svc.issuer(issuer)?.prepare(profile, &csr, Some(device), &[])?;
+    st.svc
+        .issuer(issuer)?
+        .prepare(profile, &csr, Some(device), &[])?;
     Ok(())
 }
 

@@ -149,7 +149,10 @@ impl IntoResponse for Refusal {
         let h = resp.headers_mut();
         match &self {
             Refusal::RateLimited { retry_after } | Refusal::Deferred { retry_after } => {
-                h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+                h.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after.as_secs()),
+                );
             }
             Refusal::NoAuth | Refusal::Token(_) => {
                 h.insert(

@@ -199,7 +199,11 @@ mod tests {
         ));
         let tok2 = t.issue(&other, Duration::from_secs(60), now).unwrap();
         assert!(matches!(
-            t.claim(&other, tok2.as_str().as_bytes(), now + Duration::from_secs(61)),
+            t.claim(
+                &other,
+                tok2.as_str().as_bytes(),
+                now + Duration::from_secs(61)
+            ),
             Err(Refusal::Token(TokenRefusal::Expired))
         ));
     }
