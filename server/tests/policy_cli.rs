@@ -50,7 +50,10 @@ fn bundle_with(dir: &Path, name: &str, policies: &str) -> PathBuf {
 #[test]
 fn validate_accepts_the_fleet_bundle_and_refuses_an_invalid_one_with_exit_3() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let ok = smtrust(tmp.path(), &["--json", "policy", "validate", s(&data("fleet"))]);
+    let ok = smtrust(
+        tmp.path(),
+        &["--json", "policy", "validate", s(&data("fleet"))],
+    );
     assert_eq!(code(&ok), 0);
     let v = json(&ok);
     assert_eq!(v["valid"], true);
@@ -144,7 +147,10 @@ fn apply_keeps_versions_in_the_data_dir_and_rollback_diff_explain_follow_them() 
     );
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let v = json(&out);
-    assert_eq!((v["version"].as_u64(), v["previous"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (v["version"].as_u64(), v["previous"].as_u64()),
+        (Some(1), Some(0))
+    );
     assert!(d.join("policy/versions/000001/policies.cedar").is_file());
 
     // Now the meter may read tariffs, and the decision names the policy and version.
@@ -155,7 +161,11 @@ fn apply_keeps_versions_in_the_data_dir_and_rollback_diff_explain_follow_them() 
     assert_eq!(v["bundle_version"], 1);
 
     // An invalid bundle or a failing test changes nothing.
-    let bad = bundle_with(d, "bad", "permit (principal, action, resource) when { nonsense };");
+    let bad = bundle_with(
+        d,
+        "bad",
+        "permit (principal, action, resource) when { nonsense };",
+    );
     assert_eq!(code(&smtrust(d, &["policy", "apply", s(&bad)])), 3);
     let narrower = bundle_with(
         d,
@@ -164,7 +174,13 @@ fn apply_keeps_versions_in_the_data_dir_and_rollback_diff_explain_follow_them() 
     );
     let failing = smtrust(
         d,
-        &["policy", "apply", s(&narrower), "--tests", s(&data("fleet.toml"))],
+        &[
+            "policy",
+            "apply",
+            s(&narrower),
+            "--tests",
+            s(&data("fleet.toml")),
+        ],
     );
     assert_eq!(code(&failing), 2);
     let v = json(&smtrust(d, &["--json", "policy", "versions"]));
@@ -174,21 +190,31 @@ fn apply_keeps_versions_in_the_data_dir_and_rollback_diff_explain_follow_them() 
     // Version 2 without tests; diff 1 -> 2 names removed policies.
     let out = smtrust(d, &["--json", "policy", "apply", s(&narrower)]);
     assert_eq!(json(&out)["version"], 2);
-    let v = json(&smtrust(d, &["--json", "policy", "diff", "--from", "1", "--to", "2"]));
+    let v = json(&smtrust(
+        d,
+        &["--json", "policy", "diff", "--from", "1", "--to", "2"],
+    ));
     let changes = v["policies"].as_array().expect("policies");
-    assert!(changes
-        .iter()
-        .any(|c| c["change"] == "removed" && c["id"] == "meters-read-tariffs"));
-    assert!(changes
-        .iter()
-        .any(|c| c["change"] == "added" && c["id"] == "device-connect"));
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["change"] == "removed" && c["id"] == "meters-read-tariffs")
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["change"] == "added" && c["id"] == "device-connect")
+    );
     // Active vs. a directory: identical bundles have no differences.
     let v = json(&smtrust(d, &["--json", "policy", "diff", s(&narrower)]));
     assert_eq!(v["policies"].as_array().map(Vec::len), Some(0));
 
     // Roll back to 1 (the one before 2): tariffs allowed again; then explicitly to 0.
     let v = json(&smtrust(d, &["--json", "policy", "rollback"]));
-    assert_eq!((v["version"].as_u64(), v["previous"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (v["version"].as_u64(), v["previous"].as_u64()),
+        (Some(1), Some(2))
+    );
     assert_eq!(code(&smtrust(d, &explain_debug)), 0);
     let v = json(&smtrust(d, &["--json", "policy", "rollback", "--to", "0"]));
     assert_eq!(v["version"], 0);
@@ -227,11 +253,21 @@ fn dry_run_reports_exactly_the_decisions_that_differ() {
         .filter(|(a, b)| a.1 != b.1)
         .map(|(a, _)| a.0.as_str())
         .collect();
-    assert!(!expected.is_empty(), "default and fleet bundles must differ somewhere");
+    assert!(
+        !expected.is_empty(),
+        "default and fleet bundles must differ somewhere"
+    );
 
     let out = smtrust(
         d,
-        &["--json", "policy", "dry-run", s(&fleet), "--requests", s(&requests)],
+        &[
+            "--json",
+            "policy",
+            "dry-run",
+            s(&fleet),
+            "--requests",
+            s(&requests),
+        ],
     );
     assert_eq!(code(&out), 0);
     let v = json(&out);

@@ -112,10 +112,13 @@ impl From<PolicyExit> for ExitCode {
     }
 }
 
-pub(crate) fn run(args: &PolicyArgs, data_dir: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
-    let store = || -> anyhow::Result<store::Store> {
-        Ok(store::Store::new(&super::data_dir(data_dir)?))
-    };
+pub(crate) fn run(
+    args: &PolicyArgs,
+    data_dir: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let store =
+        || -> anyhow::Result<store::Store> { Ok(store::Store::new(&super::data_dir(data_dir)?)) };
     let code = match &args.verb {
         Verb::Validate { dir } => check::validate(dir, json)?,
         Verb::Test { bundle, files } => check::test(&store()?, bundle.as_deref(), files, json)?,
@@ -126,9 +129,7 @@ pub(crate) fn run(args: &PolicyArgs, data_dir: Option<&Path>, json: bool) -> any
         } => history::apply(&store()?, dir, tests, message, json)?,
         Verb::Rollback { to } => history::rollback(&store()?, *to, json)?,
         Verb::Versions => history::versions(&store()?, json)?,
-        Verb::Diff { dir, from, to } => {
-            history::diff(&store()?, dir.as_deref(), *from, *to, json)?
-        }
+        Verb::Diff { dir, from, to } => history::diff(&store()?, dir.as_deref(), *from, *to, json)?,
         Verb::DryRun { dir, requests } => check::dry_run(&store()?, dir, requests, json)?,
         Verb::Explain(a) => explain::run(&store()?, a, json)?,
     };

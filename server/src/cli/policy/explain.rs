@@ -112,7 +112,10 @@ fn operation(a: &ExplainArgs) -> anyhow::Result<Operation> {
 
 pub(super) fn run(store: &Store, a: &ExplainArgs, json: bool) -> anyhow::Result<PolicyExit> {
     let (version, bundle) = match &a.bundle {
-        Some(d) => (0, Bundle::compile(read_dir(d)?).context("bundle does not compile")?),
+        Some(d) => (
+            0,
+            Bundle::compile(read_dir(d)?).context("bundle does not compile")?,
+        ),
         None => store.active_bundle()?,
     };
     let who = principal(a)?;

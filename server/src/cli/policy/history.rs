@@ -43,7 +43,10 @@ pub(super) fn apply(
             "tests_passed": reports.iter().map(|r| r.cases.len()).sum::<usize>(),
         }))?;
     } else {
-        println!("applied {} as version {version} (was {previous})", dir.display());
+        println!(
+            "applied {} as version {version} (was {previous})",
+            dir.display()
+        );
     }
     Ok(PolicyExit::Ok)
 }
