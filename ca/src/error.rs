@@ -27,6 +27,17 @@ pub enum Error {
     /// x509-cert's builder failed.
     #[error("certificate builder: {0}")]
     Builder(#[from] x509_cert::builder::Error),
+    /// The keystore refused (sealed, unknown key, wrong purpose) or failed.
+    #[error("keystore: {0}")]
+    Keystore(#[from] smtrust_keystore::Error),
+    /// A file of the CA's data directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// Why a request (CSR, OCSP request, device ID, import) was refused. Nothing was stored.
@@ -148,6 +159,12 @@ pub enum ConfigError {
     /// No OCSP signer configured for this issuer.
     #[error("no OCSP signer for issuer {0:?}")]
     NoOcspSigner(String),
+    /// `ca init` found a CA already in this directory.
+    #[error("a CA already exists in {0} (remove it first, or use another --data-dir)")]
+    AlreadyInitialised(std::path::PathBuf),
+    /// No CA in this directory.
+    #[error("no CA in {0}: run `smtrust ca init` first")]
+    NotInitialised(std::path::PathBuf),
 }
 
 /// The certificate store failed.

@@ -10,6 +10,8 @@ mod error;
 #[cfg(feature = "http")]
 pub mod est;
 pub mod factory;
+#[cfg(feature = "sql")]
+pub mod home;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ocsp;

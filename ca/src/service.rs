@@ -19,6 +19,8 @@ use crate::serial::Serial;
 use crate::store::{CertRecord, Store, StoredCrl};
 use crate::{ConfigError, Error, RequestError, StoreError};
 
+mod own_keys;
+
 /// How long a CRL is valid (nextUpdate − thisUpdate).
 pub const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 /// How many times a colliding serial is redrawn.
@@ -70,11 +72,28 @@ struct Inner<S> {
     issuers: RwLock<HashMap<String, Arc<Issuer>>>,
     responders: RwLock<HashMap<String, Arc<Responder>>>,
     events: broadcast::Sender<RevocationEvent>,
+    /// CRL numbers are allocated and recorded under this lock, so concurrent revocations in one process never
+    /// race for the same number (several nodes on PostgreSQL retry on the unique constraint instead).
+    crl_lock: tokio::sync::Mutex<()>,
 }
 
 /// The CA service. Cheap to clone.
 pub struct CaService<S: Store> {
     inner: Arc<Inner<S>>,
+}
+
+impl<S: Store> std::fmt::Debug for CaService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let labels: Vec<String> = self
+            .inner
+            .issuers
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("CaService")
+            .field("issuers", &labels)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: Store> Clone for CaService<S> {
@@ -107,6 +126,7 @@ impl<S: Store> CaService<S> {
                 issuers: RwLock::new(HashMap::new()),
                 responders: RwLock::new(HashMap::new()),
                 events,
+                crl_lock: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -371,13 +391,18 @@ impl<S: Store> CaService<S> {
     /// Make, store and return a new CRL: full, or delta on top of the latest full CRL (a full one is made
     /// first if none exists).
     pub async fn crl(&self, issuer: &str, delta: bool) -> Result<StoredCrl, Error> {
+        let _guard = self.inner.crl_lock.lock().await;
+        self.crl_locked(issuer, delta).await
+    }
+
+    async fn crl_locked(&self, issuer: &str, delta: bool) -> Result<StoredCrl, Error> {
         let iss = self.issuer(issuer)?;
         let st = &self.inner.store;
         let t = now();
         let (kind, entries) = if delta {
             let base = match st.latest_crl(issuer, false).await? {
                 Some(b) => b,
-                None => Box::pin(self.crl(issuer, false)).await?,
+                None => Box::pin(self.crl_locked(issuer, false)).await?,
             };
             (
                 CrlKind::Delta { base: base.number },

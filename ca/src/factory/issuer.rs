@@ -20,7 +20,7 @@ use crate::{
 /// The issuing CA of a batch: a [`crate::Issuer`] (namespace enforced by it), the device profile and the
 /// chain written into bundles.
 pub struct Issuer {
-    ca: crate::Issuer,
+    ca: Arc<crate::Issuer>,
     profile: Profile,
     chain_pem: String,
     public_key: Sm2PublicKey,
@@ -56,20 +56,36 @@ impl Issuer {
         }
         let cert_der = first.ok_or_else(|| FactoryError::Issuer("no CERTIFICATE block".into()))?;
         let sk = smtrust_crypto::pem::decode_private_key(key, passphrase)?;
-        let public_key = sk.public_key().clone();
         let mut config = IssuerConfig::new("factory");
         config.namespace =
             Namespace::new(namespace).map_err(|e| FactoryError::Issuer(e.to_string()))?;
         let ca = crate::Issuer::import(&cert_der, Arc::new(sk.signing_key(CertId)?), config)
             .map_err(|e| FactoryError::Issuer(e.to_string()))?;
+        Ok(Self::from_ca(Arc::new(ca), chain, days))
+    }
+
+    /// The issuing CA of `smtrust ca init` (see [`crate::home`]): `chain_pem` is the issuing CA first, then
+    /// the certificates above it. Its namespace and label apply; certificates live `days`.
+    pub fn from_ca(ca: Arc<crate::Issuer>, chain_pem: String, days: u32) -> Self {
         let mut profile = Profile::builtin("factory-device", ProfileKind::DeviceIdentity);
         profile.validity_secs = u64::from(days) * 86_400;
-        Ok(Self {
+        let public_key = ca.signer().public_key().clone();
+        Self {
             ca,
             profile,
-            chain_pem: chain,
+            chain_pem,
             public_key,
-        })
+        }
+    }
+
+    /// The issuer label: the `issuer` of the CA store's rows.
+    pub fn label(&self) -> &str {
+        self.ca.label()
+    }
+
+    /// The profile name recorded with each certificate.
+    pub fn profile_name(&self) -> &str {
+        &self.profile.name
     }
 
     /// The issuer certificate, DER.

@@ -88,6 +88,9 @@ impl Journal {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(super::io_err(path))?;
+        // The CA's tables (ca_certs) live in the same database: issued devices are recorded there too.
+        rt.block_on(crate::SqlStore::open_sqlite(path))
+            .map_err(|e| FactoryError::Issuer(format!("opening the CA store: {e}")))?;
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -113,16 +116,22 @@ impl Journal {
         Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
     }
 
-    /// Devices this issuer already holds (issued or pending, any batch): device id → batch id.
+    /// Devices this issuer already holds (issued or pending in any batch, or with an active or suspended
+    /// certificate in the CA store): device id → where (batch id, or `serial <hex>`).
     pub(crate) fn held_devices(
         &mut self,
         issuer: &str,
+        label: &str,
     ) -> Result<HashMap<String, String>, FactoryError> {
         let rows = self.rt.block_on(
             sqlx::query(
-                "SELECT device_id, batch_id FROM factory_items WHERE issuer = ? AND state <> 'refused'",
+                "SELECT device_id, 'batch ' || batch_id FROM factory_items WHERE issuer = ? AND state <> 'refused'
+                 UNION ALL
+                 SELECT device_id, 'serial ' || serial FROM ca_certs
+                 WHERE issuer = ? AND status IN ('active', 'hold') AND device_id IS NOT NULL",
             )
             .bind(issuer)
+            .bind(label)
             .fetch_all(&mut self.conn),
         )?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -133,6 +142,7 @@ impl Journal {
         &mut self,
         id: &str,
         issuer: &str,
+        ca: &CaRows,
         params: &str,
         items: Vec<NewItem>,
     ) -> Result<(), FactoryError> {
@@ -157,10 +167,13 @@ impl Journal {
                 .bind(issuer)
                 .bind(state)
                 .bind(it.refused)
-                .bind(it.serial)
+                .bind(&it.serial)
                 .bind(it.payload)
                 .execute(&mut *tx)
                 .await?;
+                if let Some(serial) = &it.serial {
+                    ca.reserve(&mut *tx, serial).await?;
+                }
             }
             tx.commit().await
         })?;
@@ -188,13 +201,21 @@ impl Journal {
             .collect())
     }
 
-    /// Record a chunk's outcomes in one transaction. Refused rows give up their reserved serial (never signed).
-    pub(crate) fn commit(&mut self, id: &str, outcomes: &[Outcome]) -> Result<(), FactoryError> {
+    /// Record a chunk's outcomes in one transaction, issued certificates also in the CA store (`ca_certs`,
+    /// so revocation, OCSP and CRLs see factory devices). Refused rows give up their reserved serial (never
+    /// signed; it stays `reserved` in the CA store, never reused).
+    pub(crate) fn commit(
+        &mut self,
+        id: &str,
+        ca: &CaRows,
+        outcomes: &[Outcome],
+    ) -> Result<(), FactoryError> {
         self.rt.block_on(async {
             let mut tx = self.conn.begin().await?;
             for o in outcomes {
                 match o {
                     Outcome::Issued { seq, cert } => {
+                        ca.activate(&mut *tx, id, *seq, cert).await?;
                         sqlx::query(
                             "UPDATE factory_items SET state = 'issued', cert = ?, payload = NULL
                              WHERE batch_id = ? AND seq = ? AND state = 'pending'",
@@ -228,6 +249,7 @@ impl Journal {
     pub(crate) fn reserve_again(
         &mut self,
         id: &str,
+        ca: &CaRows,
         fresh: &mut dyn FnMut() -> Result<String, FactoryError>,
     ) -> Result<usize, FactoryError> {
         let rows = self.rt.block_on(
@@ -258,6 +280,7 @@ impl Journal {
                     .bind(seq)
                     .execute(&mut *tx)
                     .await?;
+                ca.reserve(&mut *tx, new).await?;
             }
             tx.commit().await
         })?;
@@ -297,6 +320,66 @@ impl Journal {
     }
 }
 
+/// How the journal writes the CA store's `ca_certs` rows of one issuer.
+#[derive(Debug)]
+pub(crate) struct CaRows {
+    /// The issuer label (`ca_certs.issuer`).
+    pub(crate) label: String,
+    /// The profile name recorded.
+    pub(crate) profile: String,
+    /// Unix seconds, for `reserved_at` / `changed_at`.
+    pub(crate) now: i64,
+}
+
+impl CaRows {
+    /// Reserve `serial` (hex) as the CA store does before signing; a collision fails the transaction.
+    async fn reserve(&self, tx: &mut SqliteConnection, serial: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO ca_certs (serial, issuer, status, reserved_at, changed_at) VALUES (?, ?, 'reserved', ?, ?)",
+        )
+        .bind(serial)
+        .bind(&self.label)
+        .bind(self.now)
+        .bind(self.now)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Mark the reserved serial of item `seq` active with its certificate.
+    async fn activate(
+        &self,
+        tx: &mut SqliteConnection,
+        batch: &str,
+        seq: i64,
+        cert: &[u8],
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE ca_certs SET status = 'active', device_id = i.device_id, profile = ?, der = ?, not_after = ?,
+                 changed_at = ?
+             FROM (SELECT serial, device_id FROM factory_items WHERE batch_id = ? AND seq = ?) AS i
+             WHERE ca_certs.serial = i.serial AND ca_certs.status = 'reserved'",
+        )
+        .bind(&self.profile)
+        .bind(cert)
+        .bind(not_after(cert))
+        .bind(self.now)
+        .bind(batch)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// notAfter of a DER certificate in Unix seconds (0 if it does not decode: it was built here, so never).
+fn not_after(der: &[u8]) -> i64 {
+    <x509_cert::Certificate as der::Decode>::from_der(der).map_or(0, |c| {
+        let t = c.tbs_certificate().validity().not_after.to_unix_duration();
+        i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
+    })
+}
+
 /// Everything the journal holds, for audits and the crash test's invariant checks.
 #[derive(Debug, Default)]
 #[non_exhaustive]
@@ -307,6 +390,8 @@ pub struct JournalDump {
     pub items: Vec<DumpItem>,
     /// Serials reserved, possibly signed, never published (replaced at a resume).
     pub burned: Vec<String>,
+    /// The CA store's rows: `(serial, issuer label, status, certificate DER)`.
+    pub ca_certs: Vec<(String, String, String, Option<Vec<u8>>)>,
 }
 
 /// One journal row.
@@ -354,9 +439,17 @@ pub fn dump(db: &Path) -> Result<JournalDump, FactoryError> {
         .into_iter()
         .map(|r| r.get(0))
         .collect();
+    let ca_certs =
+        j.rt.block_on(
+            sqlx::query("SELECT serial, issuer, status, der FROM ca_certs").fetch_all(&mut j.conn),
+        )?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
     Ok(JournalDump {
         batches,
         items,
         burned,
+        ca_certs,
     })
 }

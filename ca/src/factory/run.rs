@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::FactoryError;
 use super::issuer::Issuer;
-use super::journal::{Journal, NewItem, Outcome, Pending};
+use super::journal::{CaRows, Journal, NewItem, Outcome, Pending};
 use super::manifest::{self, InputFormat};
 use super::output::{self, OutDir, Staged};
 
@@ -207,12 +207,14 @@ impl Factory {
             keys: keys.map(KeyProtection::kind).unwrap_or_default(),
         };
         check_keys(&id, spec.mode, keys)?;
-        let mut held = self.journal.held_devices(&issuer_fpr)?;
+        let mut held = self
+            .journal
+            .held_devices(&issuer_fpr, self.issuer.label())?;
         let mut count = held.len() as u64;
         let mut items = Vec::with_capacity(m.entries.len() + m.refusals.len());
         for e in m.entries {
             let refused = if let Some(b) = held.get(&e.device_id) {
-                Some(format!("already issued by this CA in batch {b}"))
+                Some(format!("already issued by this CA ({b})"))
             } else if !e.device_id.starts_with(self.issuer.namespace()) {
                 Some(format!(
                     "device id outside the issuer's namespace {:?}",
@@ -228,7 +230,7 @@ impl Factory {
             };
             let serial = if refused.is_none() {
                 count += 1;
-                held.insert(e.device_id.clone(), id.clone());
+                held.insert(e.device_id.clone(), format!("batch {id}"));
                 Some(fresh_serial()?)
             } else {
                 None
@@ -252,7 +254,9 @@ impl Factory {
         }
         let params_json =
             serde_json::to_string(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
-        self.journal.create(&id, &issuer_fpr, &params_json, items)?;
+        let rows = self.ca_rows(spec.now);
+        self.journal
+            .create(&id, &issuer_fpr, &rows, &params_json, items)?;
         tracing::info!(batch = %id, "factory batch planned");
         self.run(&id, &params, keys, false, progress)
     }
@@ -312,7 +316,8 @@ impl Factory {
             let n = chunk.len() as u64;
             let (outcomes, staged) = self.issue_chunk(&chunk, params, keys, &out)?;
             out.publish(&staged)?;
-            self.journal.commit(id, &outcomes)?;
+            let rows = self.ca_rows(params.now);
+            self.journal.commit(id, &rows, &outcomes)?;
             done += n;
             progress(Progress { done, total });
         }
@@ -332,11 +337,21 @@ impl Factory {
                 }
             }
             tracing::info!(batch = %id, adopted = adopted.len(), "adopted bundles written before the crash");
-            self.journal.commit(id, &adopted)?;
+            let rows = self.ca_rows(params.now);
+            self.journal.commit(id, &rows, &adopted)?;
         }
-        let burned = self.journal.reserve_again(id, &mut fresh_serial)?;
+        let rows = self.ca_rows(params.now);
+        let burned = self.journal.reserve_again(id, &rows, &mut fresh_serial)?;
         tracing::info!(batch = %id, burned, "re-reserved serials of unfinished devices");
         Ok(())
+    }
+
+    fn ca_rows(&self, now: u64) -> CaRows {
+        CaRows {
+            label: self.issuer.label().to_owned(),
+            profile: self.issuer.profile_name().to_owned(),
+            now: i64::try_from(now).unwrap_or(i64::MAX),
+        }
     }
 
     fn issue_chunk(

@@ -47,16 +47,21 @@ pub(crate) fn run(
     }
 }
 
-/// The issuing CA and the journal, shared by `batch` and `resume`.
+/// The issuing CA and the journal, shared by `batch` and `resume`. By default the CA of `smtrust ca init` in
+/// the data directory (keystore unsealed with --passphrase-file / SMTRUST_PASSPHRASE); --issuer-cert and
+/// --issuer-key name a CA outside it (development and tests).
 #[derive(Debug, Args)]
 pub(crate) struct IssuerArgs {
     /// Issuing CA certificate (PEM; certificates above it may follow and go into each chain).
-    #[arg(long)]
-    issuer_cert: PathBuf,
+    #[arg(long, requires = "issuer_key")]
+    issuer_cert: Option<PathBuf>,
     /// Issuing CA private key (PKCS#8 or SEC1; if encrypted, the passphrase comes from
     /// --issuer-passphrase-file or SMTRUST_PASSPHRASE).
-    #[arg(long)]
-    issuer_key: PathBuf,
+    #[arg(long, requires = "issuer_cert")]
+    issuer_key: Option<PathBuf>,
+    /// Keystore passphrase file (CA of the data directory; else SMTRUST_PASSPHRASE).
+    #[arg(long = "keystore-passphrase-file")]
+    keystore_passphrase_file: Option<PathBuf>,
     /// File holding the issuer key's passphrase.
     #[arg(long)]
     issuer_passphrase_file: Option<PathBuf>,
@@ -75,12 +80,20 @@ pub(crate) struct IssuerArgs {
 }
 
 impl IssuerArgs {
-    pub(crate) fn open(&self, data_dir: Option<&Path>) -> anyhow::Result<Factory> {
-        let chain = std::fs::read_to_string(&self.issuer_cert)
-            .with_context(|| format!("reading {}", self.issuer_cert.display()))?;
+    /// The factory, and the opened CA when it signs with the data directory's CA (keep it alive while the
+    /// factory runs: dropping it seals the keystore).
+    pub(crate) fn open(
+        &self,
+        data_dir: Option<&Path>,
+    ) -> anyhow::Result<(Factory, Option<super::ca::CaContext>)> {
+        let (Some(cert), Some(key)) = (&self.issuer_cert, &self.issuer_key) else {
+            let (f, ctx) = self.open_ca(data_dir)?;
+            return Ok((f, Some(ctx)));
+        };
+        let chain =
+            std::fs::read_to_string(cert).with_context(|| format!("reading {}", cert.display()))?;
         let key = Zeroizing::new(
-            std::fs::read(&self.issuer_key)
-                .with_context(|| format!("reading {}", self.issuer_key.display()))?,
+            std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
         );
         let pass = secret(self.issuer_passphrase_file.as_deref(), "SMTRUST_PASSPHRASE")?;
         let issuer = Issuer::from_pem(
@@ -98,7 +111,31 @@ impl IssuerArgs {
             }
             (None, None) => PathBuf::from("smtrust.db"),
         };
-        let f = Factory::open(&db, issuer)
+        Ok((self.factory(&db, issuer)?, None))
+    }
+
+    /// The CA of `smtrust ca init` in the data directory; the journal shares its database.
+    fn open_ca(&self, data_dir: Option<&Path>) -> anyhow::Result<(Factory, super::ca::CaContext)> {
+        anyhow::ensure!(
+            self.namespace.is_empty(),
+            "--namespace applies to --issuer-cert only: the CA of the data directory has its own"
+        );
+        let dir = super::data_dir(data_dir)?;
+        let unlock = super::keystore::UnlockArgs {
+            passphrase_file: self.keystore_passphrase_file.clone(),
+            share_file: None,
+        };
+        let ctx = super::ca::open(&dir, &unlock)?;
+        let issuer = Issuer::from_ca(ctx.ca.issuing.clone(), ctx.ca.chain_pem.clone(), self.days);
+        let db = self
+            .db
+            .clone()
+            .unwrap_or_else(|| dir.join(smtrust_ca::home::DB_FILE));
+        Ok((self.factory(&db, issuer)?, ctx))
+    }
+
+    fn factory(&self, db: &Path, issuer: Issuer) -> anyhow::Result<Factory> {
+        let f = Factory::open(db, issuer)
             .with_context(|| format!("opening journal {}", db.display()))?;
         Ok(match self.threads {
             Some(n) => f.with_threads(n),

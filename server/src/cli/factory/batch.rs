@@ -16,9 +16,13 @@ use super::{IssuerArgs, KeyArgs};
 /// one bundle per device in OUT/bundles/<device-id>.pem (layout: docs/factory.md).
 /// Re-running the same input resumes or re-reports the same batch (its id is derived from the input).
 ///
+/// Certificates come from the CA of `smtrust ca init` in the data directory (its namespace applies) and are
+/// recorded in its database, so revocation, OCSP and CRLs cover factory devices.
+///
 /// EXAMPLES:
-///   SMTRUST_BUNDLE_PASSPHRASE=... smtrust factory batch --manifest line7.csv --out out/ \
-///       --issuer-cert line7-ca.pem --issuer-key line7-ca.key --namespace ctw-
+///   SMTRUST_PASSPHRASE=... SMTRUST_BUNDLE_PASSPHRASE=... smtrust --data-dir /var/lib/smtrust \
+///       factory batch --manifest line7.csv --out out/
+///   smtrust factory batch --manifest line7.csv --out out/ --transport-key line7-transport.pub.pem
 ///   smtrust factory batch --csr csrs.jsonl --out out/ --issuer-cert ca.pem --issuer-key ca.key --json
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -63,7 +67,7 @@ pub(crate) fn run(a: &BatchArgs, data_dir: Option<&Path>, json: bool) -> anyhow:
         })?),
         _ => None,
     };
-    let mut factory = a.issuer.open(data_dir)?;
+    let (mut factory, _ca) = a.issuer.open(data_dir)?;
     let mut spec = BatchSpec::new(
         mode,
         input.clone(),

@@ -25,7 +25,7 @@ pub(crate) struct ResumeArgs {
 
 pub(crate) fn run(a: &ResumeArgs, data_dir: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let keys = a.keys.protection()?;
-    let mut factory = a.issuer.open(data_dir)?;
+    let (mut factory, _ca) = a.issuer.open(data_dir)?;
     let mut sink = super::progress_sink(json);
     let report = factory.resume(&a.id, keys.as_ref(), &mut *sink)?;
     super::print_report(&report, json)
