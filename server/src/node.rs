@@ -43,6 +43,8 @@ pub(crate) struct NodeOptions {
     pub(crate) gateway: Option<smtrust_gateway::Config>,
     /// The attestation store (`sqlite://…?mode=rwc` or `postgres://…`); default `<data>/attest.db`.
     pub(crate) attest_url: Option<String>,
+    /// The policy bundle; none: the default bundle.
+    pub(crate) policy: Option<smtrust_policy::BundleSources>,
 }
 
 /// A running node. Dropping it does not stop the tasks: call [`Node::shutdown`].
@@ -98,8 +100,26 @@ impl Node {
         let revocations = Revocations::load(&ca.service, issuers).await?;
         let mut tasks = vec![revocations.follow(ca.service.subscribe())];
         let svc = &ca.service;
-        let tls_key = identity::ensure(&keystore, svc, &label, &trust_der, &identity::TLS, &opts.dns_names, now).await?;
-        let att_key = identity::ensure(&keystore, svc, &label, &trust_der, &identity::ATTESTATION, &[], now).await?;
+        let tls_key = identity::ensure(
+            &keystore,
+            svc,
+            &label,
+            &trust_der,
+            &identity::TLS,
+            &opts.dns_names,
+            now,
+        )
+        .await?;
+        let att_key = identity::ensure(
+            &keystore,
+            svc,
+            &label,
+            &trust_der,
+            &identity::ATTESTATION,
+            &[],
+            now,
+        )
+        .await?;
 
         // Attestation: appraise against our own CA, status from the revocation index.
         let attest_url = opts.attest_url.clone().unwrap_or_else(|| {
@@ -121,12 +141,19 @@ impl Node {
             att_key.chain.clone(),
             Default::default(),
         ));
-        let engine = Arc::new(Engine::with_default_bundle()?);
+        let engine = Arc::new(match opts.policy.clone() {
+            Some(sources) => Engine::new(smtrust_policy::Bundle::compile(sources)?),
+            None => Engine::with_default_bundle()?,
+        });
 
         // TLS for the API: client certificates optional (EST bootstrap and token enrollment have none).
         let roots = TrustRoots::new(&trust_certs(&trust_der))?;
-        let verifier = Sm2ChainVerifier::new(roots.clone(), revocations.clone(), UnknownStatus::Refuse);
-        let creds = smtrust_tls::Credentials::new(identity::tls_signer(&keystore, &tls_key)?, trust_certs(&tls_key.chain))?;
+        let verifier =
+            Sm2ChainVerifier::new(roots.clone(), revocations.clone(), UnknownStatus::Refuse);
+        let creds = smtrust_tls::Credentials::new(
+            identity::tls_signer(&keystore, &tls_key)?,
+            trust_certs(&tls_key.chain),
+        )?;
         let api_tls = Arc::new(smtrust_tls::server_config(
             &creds,
             smtrust_tls::ClientAuth::Optional(verifier),
@@ -135,8 +162,12 @@ impl Node {
 
         let (stop, stop_rx) = watch::channel(false);
         let est = api::est(&ca, &label)?;
-        let http = tokio::net::TcpListener::bind(opts.http_bind).await.with_context(|| format!("bind {}", opts.http_bind))?;
-        let api = tokio::net::TcpListener::bind(opts.api_bind).await.with_context(|| format!("bind {}", opts.api_bind))?;
+        let http = tokio::net::TcpListener::bind(opts.http_bind)
+            .await
+            .with_context(|| format!("bind {}", opts.http_bind))?;
+        let api = tokio::net::TcpListener::bind(opts.api_bind)
+            .await
+            .with_context(|| format!("bind {}", opts.api_bind))?;
         let http_addr = http.local_addr()?;
         let api_addr = api.local_addr()?;
         tasks.push(api::serve_http(http, &ca, stop_rx.clone()));
@@ -153,7 +184,16 @@ impl Node {
         let gateway = match &opts.gateway {
             None => None,
             Some(cfg) => {
-                let pass_key = identity::ensure(&keystore, svc, &label, &trust_der, &identity::PASSPORT, &[], now).await?;
+                let pass_key = identity::ensure(
+                    &keystore,
+                    svc,
+                    &label,
+                    &trust_der,
+                    &identity::PASSPORT,
+                    &[],
+                    now,
+                )
+                .await?;
                 let sm = smtrust_gateway::SmTls::new(
                     identity::tls_signer(&keystore, &tls_key)?,
                     trust_certs(&tls_key.chain),
@@ -209,7 +249,9 @@ impl Node {
 
     /// The gateway listener's address by name.
     pub(crate) fn gateway_addr(&self, listener: &str) -> Option<SocketAddr> {
-        self.gateway.as_ref().and_then(|(_, r)| r.local_addr(listener))
+        self.gateway
+            .as_ref()
+            .and_then(|(_, r)| r.local_addr(listener))
     }
 
     /// The CA service.
@@ -231,7 +273,9 @@ impl Node {
 
 /// The trust chain as rustls wants it.
 pub(crate) fn trust_certs(der: &[Vec<u8>]) -> Vec<CertificateDer<'static>> {
-    der.iter().map(|d| CertificateDer::from(d.clone())).collect()
+    der.iter()
+        .map(|d| CertificateDer::from(d.clone()))
+        .collect()
 }
 
 /// A certificate's subject Name, DER (how TLS and attestation name an issuer).

@@ -1,6 +1,7 @@
-//! The embedded platform behind the gateway for `smtrust demo` and `smtrust serve --embedded-platform`:
-//! an MQTT broker (rumqttd, plain TCP on loopback: the gateway terminates TLS 1.3-SM in front of it).
-//! A real deployment points the gateway's upstream at its own broker instead.
+//! The embedded platform behind the gateway for `smtrust demo`: an MQTT broker (rumqttd, plain TCP on
+//! loopback: the gateway terminates TLS 1.3-SM in front of it) and a small HTTP app that trusts a request only
+//! with a device passport it verified offline against the CA chain. A real deployment points the gateway's
+//! upstreams at its own broker and applications instead.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -76,5 +77,65 @@ fn wait_listening(addr: SocketAddr, limit: Duration) -> anyhow::Result<()> {
             anyhow::bail!("the embedded MQTT broker did not listen on {addr} within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The platform's HTTP app on a free loopback port: `GET /api/v1/status` answers 200 with the passport's
+/// claims when the passport verifies against `chain_pem` and names the device the gateway says; else 401.
+pub(crate) async fn start_app(chain_pem: &std::path::Path) -> anyhow::Result<SocketAddr> {
+    use std::sync::Arc;
+    let pem = std::fs::read(chain_pem)
+        .with_context(|| format!("read the CA chain {}", chain_pem.display()))?;
+    let certs: Vec<rustls::pki_types::CertificateDer<'static>> = smtrust_crypto::pem::blocks(&pem)?
+        .into_iter()
+        .filter(|(label, _)| label == "CERTIFICATE")
+        .map(|(_, der)| rustls::pki_types::CertificateDer::from(der.to_vec()))
+        .collect();
+    let verifier = Arc::new(smtrust_tls::Sm2ChainVerifier::new(
+        smtrust_tls::TrustRoots::new(&certs)?,
+        Arc::new(smtrust_tls::RevokedSet::new()),
+        smtrust_tls::UnknownStatus::Refuse,
+    ));
+    let app = axum::Router::new()
+        .route("/api/v1/status", axum::routing::get(status))
+        .with_state(verifier);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "platform app stopped");
+        }
+    });
+    Ok(addr)
+}
+
+async fn status(
+    axum::extract::State(verifier): axum::extract::State<
+        std::sync::Arc<smtrust_tls::Sm2ChainVerifier>,
+    >,
+    headers: axum::http::HeaderMap,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(device), Some(token)) = (
+        header(smtrust_gateway::DEVICE_ID_HEADER),
+        header(smtrust_gateway::PASSPORT_HEADER),
+    ) else {
+        return (StatusCode::UNAUTHORIZED, "no device passport".into());
+    };
+    match smtrust_gateway::passport::verify(token, &verifier, rustls::pki_types::UnixTime::now()) {
+        Ok(p) if p.sub == device => (
+            StatusCode::OK,
+            serde_json::json!({
+                "device": p.sub, "serial": p.serial, "attestation": p.attestation,
+                "policy_version": p.policy_version,
+            })
+            .to_string(),
+        ),
+        Ok(_) => (
+            StatusCode::UNAUTHORIZED,
+            "passport names another device".into(),
+        ),
+        Err(e) => (StatusCode::UNAUTHORIZED, format!("passport refused: {e}")),
     }
 }

@@ -33,7 +33,11 @@ pub(crate) struct ServeArgs {
     pub(crate) unlock: UnlockArgs,
 }
 
-pub(crate) fn run(args: &ServeArgs, data_dir: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    args: &ServeArgs,
+    data_dir: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let data_dir = crate::cli::data_dir(data_dir)?;
     let keystore = Arc::new(open_unsealed(&data_dir, &args.unlock)?);
     let gateway = match &args.gateway {
@@ -50,6 +54,7 @@ pub(crate) fn run(args: &ServeArgs, data_dir: Option<&Path>, json: bool) -> anyh
         dns_names: args.dns_names.clone(),
         gateway,
         attest_url: args.attest_url.clone(),
+        policy: None,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -64,8 +69,14 @@ pub(crate) fn run(args: &ServeArgs, data_dir: Option<&Path>, json: bool) -> anyh
             println!("{listening}");
         } else {
             println!("smtrust is serving (Ctrl-C stops it):");
-            println!("  API (TLS 1.3-SM, EST + attestation)  https://{}", node.api_addr);
-            println!("  CRL / OCSP / CA certificates         http://{}", node.http_addr);
+            println!(
+                "  API (TLS 1.3-SM, EST + attestation)  https://{}",
+                node.api_addr
+            );
+            println!(
+                "  CRL / OCSP / CA certificates         http://{}",
+                node.http_addr
+            );
             for (name, addr) in node.gateway_listeners() {
                 println!("  gateway listener {name:<20} {addr}");
             }

@@ -23,7 +23,7 @@ pub(crate) struct Report {
     pub(crate) phases: Vec<Phase>,
     /// Figures that matter (`name → value`), e.g. issuance per second.
     pub(crate) figures: Vec<(String, f64)>,
-    /// Milliseconds from revocation to the device's session being cut; `null` until the gateway exists.
+    /// Milliseconds from revocation to the device's session being cut.
     pub(crate) revocation_cut_ms: Option<f64>,
     #[serde(skip)]
     json: bool,
@@ -39,23 +39,28 @@ impl Report {
         }
     }
 
-    /// Run one phase: `f` returns `(count, ok, detail)`.
-    pub(crate) fn phase(
-        &mut self,
-        name: &str,
-        f: impl FnOnce() -> anyhow::Result<(usize, bool, String)>,
-    ) -> anyhow::Result<()> {
-        let tty = !self.json && std::io::stderr().is_terminal();
-        if tty {
-            eprint!("  {name:<28} …");
+    /// Announce a phase (a progress line on a terminal); returns its start time for [`Report::done`].
+    pub(crate) fn begin(&self, name: &str) -> Instant {
+        if !self.json && std::io::stderr().is_terminal() {
+            eprint!("  {name:<30} …");
             let _ = std::io::stderr().flush();
         }
-        let t = Instant::now();
-        let (count, ok, detail) = f()?;
-        let seconds = t.elapsed().as_secs_f64();
+        Instant::now()
+    }
+
+    /// Record a finished phase.
+    pub(crate) fn done(
+        &mut self,
+        name: &str,
+        started: Instant,
+        count: usize,
+        ok: bool,
+        detail: String,
+    ) {
+        let seconds = started.elapsed().as_secs_f64();
         if !self.json {
             eprintln!(
-                "\r  {name:<28} {} {count:>7} in {seconds:>7.3} s  {detail}",
+                "\r  {name:<30} {} {count:>7} in {seconds:>7.3} s  {detail}",
                 mark(ok)
             );
         }
@@ -66,7 +71,6 @@ impl Report {
             ok,
             detail,
         });
-        Ok(())
     }
 
     pub(crate) fn figure(&mut self, name: &str, value: f64) {
@@ -79,10 +83,10 @@ impl Report {
             println!("{}", serde_json::to_string_pretty(&self)?);
         } else {
             println!();
-            println!("{:<28} {:>8} {:>10}  ok", "phase", "count", "seconds");
+            println!("{:<30} {:>8} {:>10}  ok", "phase", "count", "seconds");
             for p in &self.phases {
                 println!(
-                    "{:<28} {:>8} {:>10.3}  {}",
+                    "{:<30} {:>8} {:>10.3}  {}",
                     p.name,
                     p.count,
                     p.seconds,
@@ -97,7 +101,7 @@ impl Report {
                 Some(ms) => println!("{:<40} {ms:>12.1}", "revocation-to-cut latency (ms)"),
                 None => println!(
                     "{:<40} {:>12}",
-                    "revocation-to-cut latency (ms)", "n/a (no gateway yet)"
+                    "revocation-to-cut latency (ms)", "not measured"
                 ),
             }
         }

@@ -51,7 +51,8 @@ pub(crate) const PASSPORT: Role = Role {
     purpose: KeyPurpose::PassportSigning,
     subject: "CN=smtrust gateway passports,O=smtrust",
     san_uri: Some("urn:smtrust:service:gateway"),
-    server_auth: false,
+    // passport verifiers check the signer's chain as a server's (serverAuth)
+    server_auth: true,
 };
 
 /// Find or make the key for `role`, and make sure it has a current certificate from `label`'s CA.
@@ -74,7 +75,9 @@ pub(crate) async fn ensure(
             .generate(role.purpose, role.label)
             .with_context(|| format!("generate the {} key", role.label))?,
     };
-    let current = ks.certificate(&id)?.filter(|der| fresh(der, now, dns_names));
+    let current = ks
+        .certificate(&id)?
+        .filter(|der| fresh(der, now, dns_names));
     let leaf = match current {
         Some(der) => der,
         None => {
@@ -84,7 +87,13 @@ pub(crate) async fn ensure(
             }
             profile.san_uri = role.san_uri.map(|u| vec![u.to_owned()]).unwrap_or_default();
             let issued = ca
-                .issue_for_key(label, &profile, &ks.public_key(&id)?, role.subject, dns_names)
+                .issue_for_key(
+                    label,
+                    &profile,
+                    &ks.public_key(&id)?,
+                    role.subject,
+                    dns_names,
+                )
                 .await
                 .with_context(|| format!("issue the {} certificate", role.label))?;
             ks.set_certificate(&id, &issued.der)?;
