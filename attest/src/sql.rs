@@ -50,10 +50,22 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, Error> {
         install_default_drivers();
         let postgres = url.starts_with("postgres");
-        // An in-memory SQLite database exists per connection: keep one.
-        let max = if url.contains(":memory:") { 1 } else { 8 };
+        // SQLite: one connection. An in-memory database exists per connection, and a file shared by several
+        // connections fails read-then-write transactions with SQLITE_BUSY (no busy wait can resolve those).
+        let max = if url.starts_with("sqlite") { 1 } else { 8 };
+        let sqlite = url.starts_with("sqlite");
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    // Several connections write one SQLite file: wait for the lock instead of failing.
+                    if sqlite {
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA busy_timeout = 5000").await?;
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode = WAL").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await?;
         for stmt in schema(postgres) {
