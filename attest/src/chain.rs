@@ -4,7 +4,10 @@
 //!
 //! Intermediates whose path to an anchor was verified once are cached by the SM3 of their DER, with their
 //! verifying key and the validity window of their whole path, so a steady-state appraisal verifies only the
-//! leaf's signature (and the evidence's).
+//! leaf's signature (and the evidence's). Verified leaves are cached the same way, keyed by the SM3 of their DER
+//! and checked against the issuer's key on every hit, so a device that attests again costs no certificate
+//! signature at all; validity windows are still checked at each call, and revocation is the caller's
+//! (`CertificateStatus`), asked every time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -21,6 +24,8 @@ use crate::Error;
 
 /// Most cached intermediates; the cache is emptied when full (a private PKI has a handful).
 const CACHE_LIMIT: usize = 1024;
+/// Most cached device leaves (about 300 bytes each).
+const LEAF_CACHE_LIMIT: usize = 100_000;
 
 /// Why a chain did not lead to a trust anchor. `index` 0 is the leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +106,14 @@ struct Anchor {
 pub struct TrustAnchors {
     anchors: Vec<Anchor>,
     verified: RwLock<HashMap<[u8; 32], Arc<Issuer>>>,
+    leaves: RwLock<HashMap<[u8; 32], Arc<CachedLeaf>>>,
+}
+
+/// A leaf whose signature verified under the issuer key `leaf.issuer_key_sm3`.
+struct CachedLeaf {
+    leaf: VerifiedLeaf,
+    not_before: u64,
+    not_after: u64,
 }
 
 impl core::fmt::Debug for TrustAnchors {
@@ -170,6 +183,7 @@ impl TrustAnchors {
         Ok(Self {
             anchors,
             verified: RwLock::new(HashMap::new()),
+            leaves: RwLock::new(HashMap::new()),
         })
     }
 
@@ -198,9 +212,18 @@ impl TrustAnchors {
         let leaf = certs.first().ok_or(ChainFailure::Malformed { index: 0 })?;
         let leaf_der = ders.first().ok_or(ChainFailure::Malformed { index: 0 })?;
         let issuer = self.issuer_of(certs, ders, 0, now)?;
+        let fp = smtrust_crypto::sm3::digest(leaf_der);
+        let cached = self.leaves.read().ok().and_then(|m| m.get(&fp).cloned());
+        if let Some(c) = cached
+            && c.leaf.issuer_key_sm3 == issuer.key.sm3_fingerprint()
+        {
+            check_window(0, c.not_before, c.not_after, now)?;
+            return Ok(c.leaf.clone());
+        }
         verify_link(leaf_der, &issuer.vk, 0)?;
         let v = leaf.tbs_certificate().validity();
-        check_window(0, unix(&v.not_before), unix(&v.not_after), now)?;
+        let (not_before, not_after) = (unix(&v.not_before), unix(&v.not_after));
+        check_window(0, not_before, not_after, now)?;
         let malformed = ChainFailure::Malformed { index: 0 };
         let spki = leaf
             .tbs_certificate()
@@ -220,7 +243,7 @@ impl TrustAnchors {
             Ok(None) => Vec::new(),
             Err(_) => return Err(malformed),
         };
-        Ok(VerifiedLeaf {
+        let verified = VerifiedLeaf {
             key,
             serial: leaf.tbs_certificate().serial_number().as_bytes().to_vec(),
             issuer_name: leaf
@@ -230,7 +253,22 @@ impl TrustAnchors {
                 .map_err(|_| ChainFailure::Malformed { index: 0 })?,
             issuer_key_sm3: issuer.key.sm3_fingerprint(),
             san_uris,
-        })
+        };
+        if let Ok(mut m) = self.leaves.write() {
+            // A fleet re-attests periodically; bounded, emptied when full like the issuer cache.
+            if m.len() >= LEAF_CACHE_LIMIT {
+                m.clear();
+            }
+            m.insert(
+                fp,
+                Arc::new(CachedLeaf {
+                    leaf: verified.clone(),
+                    not_before,
+                    not_after,
+                }),
+            );
+        }
+        Ok(verified)
     }
 
     /// The verified issuer of `certs[i]`, its path's validity checked at `now`.

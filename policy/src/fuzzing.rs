@@ -15,7 +15,12 @@ pub fn topic(data: &[u8]) {
     if let Ok(n) = &name {
         assert_eq!(n.as_str().as_bytes(), data, "name round trip");
         let f = filter.as_ref().map_err(|e| e.to_string());
-        assert!(f.is_ok(), "every name is a filter");
+        // `$share/…` text is a shared subscription when read as a filter, which needs a non-empty
+        // share name and a filter after it (MQTT 5.0 §4.8.2); as a name it is just a `$` topic.
+        if n.as_str().starts_with("$share/") {
+            return;
+        }
+        assert!(f.is_ok(), "every name outside $share/ is a filter");
         if let Ok(f) = f
             && f.share_name().is_none()
         {
