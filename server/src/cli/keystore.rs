@@ -24,13 +24,15 @@ pub(crate) enum KeystoreCommand {
     Init(init::InitArgs),
     /// Check that a passphrase or a set of shares unseals the keystore (a running server keeps it unsealed).
     Unseal(UnlockArgs),
-    /// Sealed state, master generation and unseal method (works while sealed).
+    /// Sealed state, master generation and unseal method (works while sealed; asks the running server
+    /// through `<data-dir>/admin.sock` when there is one, since it holds the store open).
     Status,
     /// List keys: id, purpose, label, creation time, public key fingerprint.
     List(UnlockArgs),
     /// Re-wrap every key under a new master; crash-safe (the store opens at the old or the new generation).
     RotateMaster(UnlockArgs),
-    /// Wipe the master from a running server's memory (this CLI process never keeps it).
+    /// Wipe the master from a running server's memory, through its admin socket `<data-dir>/admin.sock`
+    /// (owner only). This CLI process never keeps the master itself.
     Seal,
 }
 
@@ -79,10 +81,6 @@ pub(crate) fn run(data_dir: &Path, args: KeystoreArgs, json: bool) -> anyhow::Re
         KeystoreCommand::Status => maintain::status(data_dir, json),
         KeystoreCommand::List(a) => maintain::list(data_dir, &a, json),
         KeystoreCommand::RotateMaster(a) => maintain::rotate(data_dir, &a, json),
-        KeystoreCommand::Seal => {
-            anyhow::bail!(
-                "`seal` acts on a running server; this CLI process never keeps the master in memory"
-            )
-        }
+        KeystoreCommand::Seal => maintain::seal(data_dir, json),
     }
 }

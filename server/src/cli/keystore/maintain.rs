@@ -1,12 +1,69 @@
-//! `smtrust keystore unseal | status | list | rotate-master`.
+//! `smtrust keystore unseal | status | list | rotate-master | seal`.
 
 use std::path::Path;
 
 use smtrust_keystore::Keystore;
+use smtrust_keystore::admin::{self, AdminRequest};
 
 use super::UnlockArgs;
 
+/// Ask the running server, if its admin socket answers; `None` when no server listens there.
+fn ask_server(data_dir: &Path, req: AdminRequest) -> anyhow::Result<Option<serde_json::Value>> {
+    let socket = admin::socket_path(data_dir);
+    let reply = match admin::request(&socket, req) {
+        Ok(r) => r,
+        Err(smtrust_keystore::Error::Io { source, .. })
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    anyhow::ensure!(
+        reply.status == 200,
+        "server at {} answered {}: {}",
+        socket.display(),
+        reply.status,
+        reply.body
+    );
+    Ok(Some(serde_json::from_str(&reply.body)?))
+}
+
+fn print_server_status(data_dir: &Path, st: &serde_json::Value, json: bool) {
+    if json {
+        println!("{st}");
+    } else {
+        println!("server      {}", admin::socket_path(data_dir).display());
+        println!("sealed      {}", st["sealed"]);
+        println!("generation  {}", st["generation"]);
+        println!(
+            "unseal by   {}",
+            st["method"]["kind"].as_str().unwrap_or("?")
+        );
+    }
+}
+
+/// `smtrust keystore seal`: only meaningful for a running server.
+pub(super) fn seal(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let Some(st) = ask_server(data_dir, AdminRequest::Seal)? else {
+        anyhow::bail!(
+            "no running server answers on {} (`seal` wipes a running server's master; this CLI never keeps one)",
+            admin::socket_path(data_dir).display()
+        );
+    };
+    anyhow::ensure!(st["sealed"] == true, "server did not report sealed: {st}");
+    print_server_status(data_dir, &st, json);
+    Ok(())
+}
+
 pub(super) fn status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    if let Some(st) = ask_server(data_dir, AdminRequest::Status)? {
+        print_server_status(data_dir, &st, json);
+        return Ok(());
+    }
     let dir = super::keystore_dir(data_dir);
     let ks = Keystore::open_dir(&dir).map_err(|e| {
         anyhow::anyhow!(
