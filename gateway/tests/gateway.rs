@@ -8,6 +8,8 @@
     unreachable_pub
 )]
 
+#[path = "gateway/dual.rs"]
+mod dual;
 #[path = "gateway/feed.rs"]
 mod feed;
 #[path = "gateway/http.rs"]
