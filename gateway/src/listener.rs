@@ -70,7 +70,9 @@ pub(crate) async fn serve(
             r = socket.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(listener = %listener.name, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },
