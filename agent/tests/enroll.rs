@@ -1,5 +1,6 @@
 //! The agent enrolls (token, bootstrap certificate) and renews against the EST server of `smtrust-ca`, served
 //! over TLS 1.3-SM by `smtrust_tls::serve`, all in process over loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -119,12 +119,12 @@ async fn authenticate<S: Store>(
     peer: &Peer,
     headers: &HeaderMap,
 ) -> Result<(DeviceId, Auth), Refusal> {
-    if mode == Mode::Enroll {
-        if let Some((device, token)) = basic(headers)? {
-            st.rate(&device)?;
-            let claim = st.tokens.claim(&device, &token, now())?;
-            return Ok((device, Auth::Token(claim)));
-        }
+    if mode == Mode::Enroll
+        && let Some((device, token)) = basic(headers)?
+    {
+        st.rate(&device)?;
+        let claim = st.tokens.claim(&device, &token, now())?;
+        return Ok((device, Auth::Token(claim)));
     }
     let (Some(leaf), identity) = (&peer.leaf, &peer.identity) else {
         return Err(match mode {
@@ -172,7 +172,10 @@ async fn authenticate<S: Store>(
 }
 
 /// HTTP Basic credentials `device-id:token` (RFC 7617), if an Authorization header is present.
-fn basic(headers: &HeaderMap) -> Result<Option<(DeviceId, Zeroizing<Vec<u8>>)>, Refusal> {
+/// A device ID and the token presented for it.
+type Credentials = (DeviceId, Zeroizing<Vec<u8>>);
+
+fn basic(headers: &HeaderMap) -> Result<Option<Credentials>, Refusal> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -155,14 +155,14 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(e) = map.get_mut(&self.device) {
-            if e.state == State::Claimed {
-                e.state = if self.spent {
-                    State::Spent
-                } else {
-                    State::Fresh
-                };
-            }
+        if let Some(e) = map.get_mut(&self.device)
+            && e.state == State::Claimed
+        {
+            e.state = if self.spent {
+                State::Spent
+            } else {
+                State::Fresh
+            };
         }
     }
 }
