@@ -31,6 +31,10 @@ fn main() {
     let dev = b.pki.device("ctw-0000000042");
     let nonce = b.challenge(&dev.id, 300);
     let evidence = sign_evidence(&claims(&dev, &nonce), &dev.chain, &dev.key).unwrap();
+    // Also a seed for the evidence fuzz target.
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus_seeds/evidence");
+    std::fs::create_dir_all(&seeds).unwrap();
+    std::fs::write(seeds.join("device-evidence.jws"), &evidence).unwrap();
     for name in ["affirming", "contraindicated"] {
         // The second appraisal of the same evidence is a replay: contraindicated.
         let a = b.appraise(evidence.as_bytes(), &Statuses::default(), now());

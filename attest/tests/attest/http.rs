@@ -257,3 +257,47 @@ async fn malformed_input_gets_4xx_and_results_are_private() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_device_helper_turns_a_challenge_body_into_accepted_evidence() {
+    use smtrust_attest::DebugState;
+    use smtrust_attest::device::{DeviceState, evidence_for_challenge, parse_challenge};
+    let f = fixture();
+    let dev = f.pki.device("ctw-0000000109");
+    let r = call(
+        &f.app,
+        "POST",
+        "/attest/v1/challenge",
+        Some(&dev),
+        None,
+        vec![],
+    )
+    .await;
+    let state = DeviceState {
+        device_id: dev.id.clone(),
+        product_model: MODEL.into(),
+        firmware_version: FW.into(),
+        debug: DebugState::DisabledPermanently,
+        measurements: measurements(),
+    };
+    let ev = evidence_for_challenge(&r.body, &state, NOW_SECS, &dev.chain, &dev.key).unwrap();
+    let res = submit(&f.app, &dev, ev.into_bytes()).await;
+    let result = verify_result(&res.body, &f.ca, now()).unwrap();
+    assert_eq!(result.status, Status::Affirming, "{:?}", result.reasons);
+
+    assert!(
+        parse_challenge(br#"{"nonce":"AAAA","expires_at":1}"#).is_err(),
+        "short nonce"
+    );
+    let extra = format!(
+        r#"{{"nonce":"{}","expires_at":1,"x":0}}"#,
+        URL_SAFE_NO_PAD.encode([7u8; 32])
+    );
+    assert!(parse_challenge(extra.as_bytes()).is_err(), "unknown member");
+    assert!(parse_challenge(&vec![b' '; 2000]).is_err(), "oversized");
+    let ok = format!(
+        r#"{{"nonce":"{}","expires_at":9}}"#,
+        URL_SAFE_NO_PAD.encode([7u8; 32])
+    );
+    assert_eq!(parse_challenge(ok.as_bytes()).unwrap().expires_at, 9);
+}
