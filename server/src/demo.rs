@@ -41,6 +41,8 @@ pub(crate) fn run(args: &DemoArgs, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 const LIMIT: Duration = Duration::from_secs(30);
+/// Devices connecting to the gateway at once (a fleet comes online in waves).
+const WAVE: usize = 64;
 
 async fn run_async(args: &DemoArgs, json: bool) -> anyhow::Result<ExitCode> {
     let n = args.devices;
@@ -118,17 +120,22 @@ async fn run_async(args: &DemoArgs, json: bool) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow::anyhow!("no mqtt listener"))?;
     let mut platform = mqtt::platform(w.broker).await?;
     let t = report.begin("gateway: connect (MQTT, TLS-SM)");
+    // Devices come online in waves, as a fleet does: at most WAVE handshakes in flight.
     let mut conns = Vec::with_capacity(n);
-    for d in devices.iter().take(tampered) {
-        conns.push(mqtt::connect(node, gw_mqtt, d)?);
-    }
     let mut connected = 0;
-    for c in conns.iter_mut() {
-        if matches!(
-            mqtt::wait(c, LIMIT, |s| matches!(s, Seen::Connected)).await,
-            Some(Seen::Connected)
-        ) {
-            connected += 1;
+    for wave in devices[..tampered].chunks(WAVE) {
+        let mut batch = Vec::with_capacity(wave.len());
+        for d in wave {
+            batch.push(mqtt::connect(node, gw_mqtt, d)?);
+        }
+        for mut c in batch {
+            if matches!(
+                mqtt::wait(&mut c, LIMIT, |s| matches!(s, Seen::Connected)).await,
+                Some(Seen::Connected)
+            ) {
+                connected += 1;
+            }
+            conns.push(c);
         }
     }
     let secs = t.elapsed().as_secs_f64();
@@ -145,18 +152,21 @@ async fn run_async(args: &DemoArgs, json: bool) -> anyhow::Result<ExitCode> {
     );
 
     let t = report.begin("mqtt: telemetry up");
+    // A device whose connection failed shows in what the platform does not receive.
     for (c, d) in conns.iter().zip(&devices) {
-        c.client
+        let _ = c
+            .client
             .subscribe(format!("devices/{}/down/#", d.id), QoS::AtLeastOnce)
-            .await?;
-        c.client
+            .await;
+        let _ = c
+            .client
             .publish(
                 format!("devices/{}/up/telemetry", d.id),
                 QoS::AtLeastOnce,
                 false,
                 b"{\"t\":21.5}".to_vec(),
             )
-            .await?;
+            .await;
     }
     let seen = mqtt::collect(&mut platform, n - 1, LIMIT).await;
     report.done(
@@ -284,11 +294,37 @@ async fn run_async(args: &DemoArgs, json: bool) -> anyhow::Result<ExitCode> {
     report.revocation_cut_ms = cut.map(|d| d.as_secs_f64() * 1000.0);
 
     if args.keep_running {
+        report.endpoints = Some(endpoints(&w));
+        let all_ok = report.phases.iter().all(|p| p.ok);
+        report.finish()?;
         keep_running(&w).await?;
+        w.node.shutdown().await;
+        return Ok(if all_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     let code = report.finish();
     w.node.shutdown().await;
     code
+}
+
+fn endpoints(w: &world::World) -> serde_json::Value {
+    let node = &w.node;
+    let gateway: serde_json::Map<String, serde_json::Value> = node
+        .gateway_listeners()
+        .into_iter()
+        .map(|(name, addr)| (name, addr.to_string().into()))
+        .collect();
+    serde_json::json!({
+        "data_dir": w.dir.path(),
+        "trust_chain": smtrust_ca::home::ca_dir(w.dir.path()).join("chain.pem"),
+        "api": format!("https://localhost:{}", node.api_addr.port()),
+        "http": format!("http://{}", node.http_addr),
+        "gateway": gateway,
+        "devices": w.dir.path().join("devices"),
+    })
 }
 
 async fn keep_running(w: &world::World) -> anyhow::Result<()> {

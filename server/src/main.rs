@@ -21,9 +21,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_logging(json: bool, verbose: u8) {
+    // The embedded demo broker logs every connection the gateway closes as an error: keep it quiet.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,rumqttd=off",
+        1 => "info,rumqttd=warn",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SMTRUST_LOG")

@@ -25,6 +25,9 @@ pub(crate) struct Report {
     pub(crate) figures: Vec<(String, f64)>,
     /// Milliseconds from revocation to the device's session being cut.
     pub(crate) revocation_cut_ms: Option<f64>,
+    /// With `--keep-running`: where the service, the gateway and the devices' identities are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) endpoints: Option<serde_json::Value>,
     #[serde(skip)]
     json: bool,
 }
@@ -35,6 +38,7 @@ impl Report {
             phases: Vec::new(),
             figures: Vec::new(),
             revocation_cut_ms: None,
+            endpoints: None,
             json,
         }
     }
@@ -79,7 +83,10 @@ impl Report {
 
     pub(crate) fn finish(self) -> anyhow::Result<ExitCode> {
         let all_ok = self.phases.iter().all(|p| p.ok);
-        if self.json {
+        if self.json && self.endpoints.is_some() {
+            // One line, so a program can read it while the service keeps running.
+            println!("{}", serde_json::to_string(&self)?);
+        } else if self.json {
             println!("{}", serde_json::to_string_pretty(&self)?);
         } else {
             println!();
