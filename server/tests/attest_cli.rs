@@ -1,6 +1,8 @@
 //! `smtrust attest …` through the real binary: offline result verification and the reference-value registry.
 //! Fixtures: `attest/tests/data/cli/`, written by `cargo run -p smtrust-attest --example cli_fixtures`.
 
+#![allow(clippy::panic, reason = "test helpers: a failure is a failed test")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,6 +1,8 @@
 //! `smtrust policy …` end to end through the real binary: validate, test, apply with version
 //! history in the data directory, rollback, diff, dry-run and explain.
 
+#![allow(clippy::panic, reason = "test helpers: a failure is a failed test")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
