@@ -4,6 +4,15 @@
 //! `urn:smtrust:device:<id>` (design.md). It is restricted to `[A-Za-z0-9._-]`, 1–64 characters, so it is a
 //! valid PrintableString and URN NSS without escaping.
 //!
+//! URN syntax (pkilint reports `pkix.invalid_uri_syntax` for the SAN): `urn:smtrust:device:<id>` is a valid
+//! RFC 3986 URI (scheme `urn`, path only, no authority) and matches RFC 8141 §2 `"urn:" NID ":" NSS`: the NID
+//! `smtrust` is 2–32 letters/digits/hyphens starting and ending alphanumeric, and the NSS uses only
+//! `unreserved` characters (the device-ID charset above), so nothing needs percent-encoding. The finding comes
+//! from a validator that requires a host, which no URN has; it is not a syntax error and is left as is. What
+//! RFC 8141 does not give us is registration: `smtrust` is not an IANA-registered NID. Deployments that need a
+//! registered form could use RFC 9039's `urn:dev:org:<PEN>-{device_id}` in a profile's `san_uri`, but the
+//! TLS crate's `DeviceIdentity` reads the `urn:smtrust:device:` form, so that change needs it to follow.
+//!
 //! Name constraints: RFC 5280 §4.2.1.10 applies URI constraints to the *host* part of a URI, and a URN has no
 //! host (OpenSSL reports "unsupported name syntax"; webpki has no URI constraints). A `nameConstraints`
 //! extension cannot therefore express `urn:smtrust:device:<prefix>`, so the namespace is a prefix in the

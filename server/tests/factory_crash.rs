@@ -150,6 +150,33 @@ fn check_invariants(db: &Path, out: &Path, transport: &Sm2SecretKey, d: &Path) {
     }
     eprintln!("{} serials burned by resumes", dump.burned.len());
 
+    // The CA store: every issued device active under its journal serial with the same certificate (so
+    // revocation, OCSP and CRLs see it); every burned serial still reserved (never reused, never published).
+    let ca: HashMap<&str, (&str, Option<&Vec<u8>>)> = dump
+        .ca_certs
+        .iter()
+        .map(|(s, _, st, der)| (s.as_str(), (st.as_str(), der.as_ref())))
+        .collect();
+    for it in &issued {
+        let serial = it.serial.as_deref().expect("serial");
+        let (status, der) = ca.get(serial).copied().expect("issued serial in ca_certs");
+        assert_eq!(status, "active", "{serial} active in the CA store");
+        assert_eq!(
+            der,
+            it.cert.as_ref(),
+            "{serial}: CA store holds the journal's certificate"
+        );
+    }
+    for b in &dump.burned {
+        assert_eq!(
+            ca.get(b.as_str()).map(|x| x.0),
+            Some("reserved"),
+            "burned {b}"
+        );
+    }
+    let active = ca.values().filter(|x| x.0 == "active").count();
+    assert_eq!(active, DEVICES, "no other certificate became active");
+
     // Output: exactly one whole bundle per issued device, holding the journal's certificate and its key.
     let issuer_pem = std::fs::read(d.join("issuer.pem")).expect("issuer");
     let issuer_cert = smtrust_crypto::pem::blocks(&issuer_pem)

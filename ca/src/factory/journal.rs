@@ -86,6 +86,7 @@ pub(crate) struct Journal {
 impl Journal {
     pub(crate) fn open(path: &Path) -> Result<Self, FactoryError> {
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .map_err(super::io_err(path))?;
         // The CA's tables (ca_certs) live in the same database: issued devices are recorded there too.
