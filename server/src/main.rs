@@ -1,6 +1,7 @@
 //! The `smtrust` binary: parses the command line and dispatches. Everything else lives in modules.
 #![forbid(unsafe_code)]
 
+mod admin_socket;
 mod cli;
 mod demo;
 mod node;

@@ -54,10 +54,20 @@ pub(crate) fn run(
         dns_names: args.dns_names.clone(),
         gateway,
         attest_url: args.attest_url.clone(),
-        policy: None,
+        // The active version of `smtrust policy apply` (version 0: the shipped default bundle).
+        policy: Some({
+            let store = crate::cli::policy::store::Store::new(&data_dir);
+            store.sources(store.active()?)?
+        }),
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
+        // The local admin endpoint first: `smtrust keystore seal|status` reach the running server through it.
+        let admin = crate::admin_socket::serve(
+            &smtrust_keystore::admin::socket_path(&data_dir),
+            Arc::clone(&keystore),
+        )
+        .await?;
         let node = Node::start(&data_dir, keystore, opts).await?;
         let listening = serde_json::json!({
             "api": format!("https://{}", node.api_addr),
@@ -83,6 +93,9 @@ pub(crate) fn run(
         }
         tokio::signal::ctrl_c().await?;
         node.shutdown().await;
+        if let Err(e) = admin.shutdown().await {
+            tracing::warn!(error = %e, "admin socket");
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
