@@ -185,8 +185,8 @@ fn check_invariants(db: &Path, out: &Path, transport: &Sm2SecretKey, d: &Path) {
         .1;
     let issuer_pk = {
         let c = x509_cert::Certificate::from_der(&issuer_cert).expect("issuer cert");
-        let spki = x509_cert::der::Encode::to_der(c.tbs_certificate().subject_public_key_info())
-            .expect("spki");
+        let spki =
+            der::Encode::to_der(c.tbs_certificate().subject_public_key_info()).expect("spki");
         smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk")
     };
     let mut files = 0;
@@ -220,8 +220,7 @@ fn check_invariants(db: &Path, out: &Path, transport: &Sm2SecretKey, d: &Path) {
             let sk = smtrust_crypto::pkcs8::decode_der(&pkcs8).expect("pkcs8");
             let c = x509_cert::Certificate::from_der(&blocks[1].1).expect("cert");
             let spki =
-                x509_cert::der::Encode::to_der(c.tbs_certificate().subject_public_key_info())
-                    .expect("spki");
+                der::Encode::to_der(c.tbs_certificate().subject_public_key_info()).expect("spki");
             assert_eq!(
                 &smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk"),
                 sk.public_key(),

@@ -173,7 +173,7 @@ impl Journal {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(serial) = &it.serial {
-                    ca.reserve(&mut *tx, serial).await?;
+                    ca.reserve(&mut tx, serial).await?;
                 }
             }
             tx.commit().await
@@ -216,7 +216,7 @@ impl Journal {
             for o in outcomes {
                 match o {
                     Outcome::Issued { seq, cert } => {
-                        ca.activate(&mut *tx, id, *seq, cert).await?;
+                        ca.activate(&mut tx, id, *seq, cert).await?;
                         sqlx::query(
                             "UPDATE factory_items SET state = 'issued', cert = ?, payload = NULL
                              WHERE batch_id = ? AND seq = ? AND state = 'pending'",
@@ -281,7 +281,7 @@ impl Journal {
                     .bind(seq)
                     .execute(&mut *tx)
                     .await?;
-                ca.reserve(&mut *tx, new).await?;
+                ca.reserve(&mut tx, new).await?;
             }
             tx.commit().await
         })?;
