@@ -7,6 +7,8 @@ mod fixture;
 mod issuance;
 #[path = "ca/ocsp.rs"]
 mod ocsp;
+#[path = "ca/ocsp_get.rs"]
+mod ocsp_get;
 #[path = "ca/refusals.rs"]
 mod refusals;
 #[path = "ca/revocation.rs"]
