@@ -6,6 +6,7 @@
 //! policy refusals are shown; one device is revoked while connected and the cut is timed.
 
 mod devices;
+mod https;
 mod mqtt;
 mod report;
 mod steps;

@@ -20,7 +20,6 @@ use smtrust_policy::Engine;
 use smtrust_tls::{Sm2ChainVerifier, TrustRoots, UnknownStatus};
 use tokio::sync::watch;
 
-pub(crate) use identity::ServiceKey;
 pub(crate) use revocations::Revocations;
 
 /// The attestation service over the node's SQL store.
@@ -50,15 +49,10 @@ pub(crate) struct NodeOptions {
 /// A running node. Dropping it does not stop the tasks: call [`Node::shutdown`].
 pub(crate) struct Node {
     pub(crate) data_dir: PathBuf,
-    pub(crate) keystore: Arc<Keystore>,
     pub(crate) ca: Arc<OpenedCa>,
-    pub(crate) revocations: Arc<Revocations>,
     pub(crate) attest: Arc<Attest>,
-    pub(crate) engine: Arc<Engine>,
-    pub(crate) est: api::Est,
     /// Issuing CA, then root: what devices and clients trust.
     pub(crate) trust_der: Vec<Vec<u8>>,
-    pub(crate) tls_key: ServiceKey,
     pub(crate) api_addr: SocketAddr,
     pub(crate) http_addr: SocketAddr,
     pub(crate) gateway: Option<(smtrust_gateway::Gateway, smtrust_gateway::Running)>,
@@ -219,14 +213,9 @@ impl Node {
         tracing::info!(%api_addr, %http_addr, "smtrust node up");
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
-            keystore,
             ca,
-            revocations,
             attest,
-            engine,
-            est,
             trust_der,
-            tls_key,
             api_addr,
             http_addr,
             gateway,

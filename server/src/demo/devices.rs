@@ -159,8 +159,9 @@ pub(crate) async fn register_references(node: &Node) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every device attests: a fresh challenge, evidence with its measurements signed by its identity key, the
-/// service's signed result. Device `tampered` reports a changed firmware image. Returns each status.
+/// Every device attests over the API (TLS 1.3-SM, its identity certificate): a fresh challenge, evidence with
+/// its measurements signed by its identity key, the service's signed result, verified offline against the CA
+/// chain. Device `tampered` reports a changed firmware image. Returns each status.
 #[allow(clippy::disallowed_methods)] // the demo reads the clock
 pub(crate) async fn attest(
     node: &Node,
@@ -169,15 +170,26 @@ pub(crate) async fn attest(
 ) -> anyhow::Result<Vec<Status>> {
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
+    let api = node.api_addr;
     for (i, d) in devices.iter().cloned().enumerate() {
-        let (attest, gate) = (Arc::clone(&node.attest), Arc::clone(&gate));
-        let chain = node.trust_der.first().cloned();
+        let gate = Arc::clone(&gate);
+        let trust = node.trust_der.clone();
+        let config = super::mqtt::client_config(node, &d)?;
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await?;
-            let agent = d.agent()?;
-            let cert = agent.certificate()?.context("device certificate")?;
-            let id = smtrust_attest::DeviceId::new(&d.id)?;
-            let challenge = attest.challenge(&id, SystemTime::now()).await?;
+            let https = |method, path, body| {
+                super::https::request(Arc::clone(&config), api, method, path, body, "")
+            };
+            let (code, body) = https("POST", "/attest/v1/challenge", None).await?;
+            anyhow::ensure!(code == 200, "challenge: HTTP {code}");
+            let challenge: serde_json::Value = serde_json::from_slice(&body)?;
+            let nonce = challenge["nonce"]
+                .as_str()
+                .context("challenge without nonce")?;
+            let nonce =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nonce)?;
+            let nonce = smtrust_attest::Nonce::from_slice(&nonce)
+                .map_err(|e| anyhow::anyhow!("challenge nonce: {e}"))?;
             let measurements = STAGES
                 .iter()
                 .map(|(name, kind, bytes)| {
@@ -193,8 +205,8 @@ pub(crate) async fn attest(
                 .duration_since(SystemTime::UNIX_EPOCH)?
                 .as_secs();
             let claims = Claims::new(
-                id,
-                challenge.nonce,
+                smtrust_attest::DeviceId::new(&d.id)?,
+                nonce,
                 now,
                 MODEL,
                 FIRMWARE,
@@ -203,13 +215,20 @@ pub(crate) async fn attest(
             );
             let key = d.key()?;
             let signer = key.signing_key(CertId)?;
+            let cert = d.agent()?.certificate()?.context("device certificate")?;
             let mut x5c = vec![cert];
-            x5c.extend(chain);
+            x5c.extend(trust.first().cloned());
             let evidence = smtrust_attest::device::sign_evidence(&claims, &x5c, &signer)?;
-            let submitted = attest
-                .submit(evidence.as_bytes(), SystemTime::now())
-                .await?;
-            anyhow::Ok((i, submitted.result.status))
+            let (code, token) = https(
+                "POST",
+                "/attest/v1/evidence",
+                Some(("application/jose", evidence.as_bytes())),
+            )
+            .await?;
+            anyhow::ensure!(code == 200, "evidence: HTTP {code}");
+            // The device checks the signed result offline, as the platform would.
+            let result = smtrust_attest::verify_result(&token, &trust, SystemTime::now())?;
+            anyhow::Ok((i, result.status))
         });
     }
     let mut out = vec![Status::Contraindicated; devices.len()];

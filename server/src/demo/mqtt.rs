@@ -31,7 +31,7 @@ pub(crate) struct Conn {
     pub(crate) events: mpsc::UnboundedReceiver<Seen>,
 }
 
-fn client_config(node: &Node, d: &Device) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+pub(crate) fn client_config(node: &Node, d: &Device) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let roots = smtrust_tls::TrustRoots::new(&crate::node::trust_certs(&node.trust_der))?;
     let verifier = smtrust_tls::Sm2ChainVerifier::new(
         roots,
@@ -159,38 +159,16 @@ pub(crate) async fn collect(
     seen
 }
 
-/// GET `path` through the gateway's HTTP listener as device `d`; returns the status code and body.
+/// GET `path` through the gateway's HTTP listener as device `d` (with a forged identity header the gateway
+/// must strip); returns the status code and body.
 pub(crate) async fn http_get(
     node: &Node,
     gateway: SocketAddr,
     d: &Device,
     path: &str,
 ) -> anyhow::Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let tcp = tokio::net::TcpStream::connect(gateway).await?;
-    let connector = rumqttc::tokio_rustls::TlsConnector::from(client_config(node, d)?);
-    let name = rustls::pki_types::ServerName::try_from("localhost")?;
-    let mut tls = connector.connect(name, tcp).await?;
-    // One request, then close: a plain HTTP/1.1 exchange is all the demo needs to show.
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Smtrust-Device-Id: forged\r\n\r\n"
-    );
-    tls.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    tls.read_to_end(&mut buf).await.or_else(|e| {
-        // Some servers close without close_notify after Connection: close.
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Ok(0)
-        } else {
-            Err(e)
-        }
-    })?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("no HTTP status line")?;
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    Ok((code, body))
+    let forged = "X-Smtrust-Device-Id: forged\r\n";
+    let (code, body) =
+        super::https::request(client_config(node, d)?, gateway, "GET", path, None, forged).await?;
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
 }
