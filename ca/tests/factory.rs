@@ -163,10 +163,10 @@ fn keygen_csv_reports_bad_lines_and_issues_the_rest() {
         .batch(&spec2, Some(&passphrase()), &mut |_| {})
         .expect("batch 2");
     assert_eq!((r2.issued, r2.refused), (1, 1));
-    assert!(reason_for(&r2, "line 2").contains(&format!(
-        "already issued by this CA in batch {}",
-        r.batch_id
-    )));
+    assert!(
+        reason_for(&r2, "line 2")
+            .contains(&format!("already issued by this CA (batch {}", r.batch_id))
+    );
 }
 
 #[test]

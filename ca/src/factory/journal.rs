@@ -135,7 +135,12 @@ impl Journal {
             .bind(label)
             .fetch_all(&mut self.conn),
         )?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        let mut held = HashMap::with_capacity(rows.len());
+        for r in rows {
+            // A device in a batch is named by its batch (listed first), not by its CA row.
+            held.entry(r.get(0)).or_insert_with(|| r.get(1));
+        }
+        Ok(held)
     }
 
     /// Create the batch and all its rows in one transaction: either the whole plan exists or none of it.
@@ -179,6 +184,19 @@ impl Journal {
             tx.commit().await
         })?;
         Ok(())
+    }
+
+    /// (devices in the batch, devices still pending), without loading the rows.
+    pub(crate) fn counts(&mut self, id: &str) -> Result<(u64, u64), FactoryError> {
+        let row = self.rt.block_on(
+            sqlx::query(
+                "SELECT COUNT(*), COALESCE(SUM(state = 'pending'), 0) FROM factory_items WHERE batch_id = ?",
+            )
+            .bind(id)
+            .fetch_one(&mut self.conn),
+        )?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok((n(row.get(0)), n(row.get(1))))
     }
 
     pub(crate) fn pending(&mut self, id: &str, limit: usize) -> Result<Vec<Pending>, FactoryError> {

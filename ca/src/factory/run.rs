@@ -305,8 +305,8 @@ impl Factory {
         if resumed {
             self.recover(id, params, &out)?;
         }
-        let total = self.journal.items(id)?.len() as u64;
-        let mut done = total - self.journal.pending(id, usize::MAX)?.len() as u64;
+        let (total, pending) = self.journal.counts(id)?;
+        let mut done = total - pending;
         progress(Progress { done, total });
         loop {
             let chunk = self.journal.pending(id, CHUNK)?;
