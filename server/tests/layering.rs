@@ -10,7 +10,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("smtrust-test-support", &[]),
     ("smtrust-tls", &["smtrust-crypto"]),
     ("smtrust-keystore", &["smtrust-crypto"]),
-    ("smtrust-ca", &["smtrust-crypto", "smtrust-tls", "smtrust-keystore"]),
+    (
+        "smtrust-ca",
+        &["smtrust-crypto", "smtrust-tls", "smtrust-keystore"],
+    ),
     ("smtrust-attest", &["smtrust-crypto", "smtrust-keystore"]),
     ("smtrust-policy", &["smtrust-crypto", "smtrust-keystore"]),
     (
