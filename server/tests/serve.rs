@@ -32,10 +32,13 @@ fn http_get(addr: &str, path: &str) -> (String, Vec<u8>) {
         s,
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
-    .unwrap();
+    .expect("send");
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    s.read_to_end(&mut buf).expect("read");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
     (
         String::from_utf8_lossy(&buf[..split]).into_owned(),
         buf[split + 4..].to_vec(),
