@@ -58,7 +58,8 @@ impl SqlStore {
             .max_connections(max)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    // Several connections write one SQLite file: wait for the lock instead of failing.
+                    // Other processes (`smtrust attest refs import` beside a running server) write the same file:
+                    // wait for their lock instead of failing.
                     if sqlite {
                         sqlx::Executor::execute(&mut *conn, "PRAGMA busy_timeout = 5000").await?;
                         sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode = WAL").await?;

@@ -73,7 +73,8 @@ struct Inner<S> {
     responders: RwLock<HashMap<String, Arc<Responder>>>,
     events: broadcast::Sender<RevocationEvent>,
     /// CRL numbers are allocated and recorded under this lock, so concurrent revocations in one process never
-    /// race for the same number (several nodes on PostgreSQL retry on the unique constraint instead).
+    /// race for the same number. Across PostgreSQL nodes the unique constraint refuses the loser's CRL (a store
+    /// error); the next change or the schedule makes a newer one.
     crl_lock: tokio::sync::Mutex<()>,
 }
 

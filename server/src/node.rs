@@ -91,7 +91,7 @@ impl Node {
         // The in-memory revocation index, then the service's own keys.
         let mut issuers = vec![(label.clone(), name_der(&issuing_der)?)];
         issuers.push((ca.manifest.root_label.clone(), name_der(&ca.root_der)?));
-        let revocations = Revocations::load(&ca.service, issuers).await?;
+        let (revocations, revoked_at_start) = Revocations::load(&ca.service, issuers).await?;
         let mut tasks = vec![revocations.follow(ca.service.subscribe())];
         let svc = &ca.service;
         let tls_key = identity::ensure(
@@ -199,7 +199,7 @@ impl Node {
                 );
                 let gw = smtrust_gateway::Gateway::builder(cfg.clone(), engine.clone())
                     .sm_tls(sm)
-                    .revoked(initial_revoked(&revocations))
+                    .revoked(revoked_at_start)
                     .attestation(Arc::new(results.lookup()))
                     .passport(passport)
                     .build()?;
@@ -272,22 +272,4 @@ fn name_der(cert_der: &[u8]) -> anyhow::Result<Vec<u8>> {
     use der::{Decode, Encode};
     let cert = x509_cert::Certificate::from_der(cert_der)?;
     Ok(cert.tbs_certificate().subject().to_der()?)
-}
-
-/// The certificates revoked or held before the start, for the gateway's own set (events keep it current).
-fn initial_revoked(
-    revocations: &Revocations,
-) -> Vec<(smtrust_gateway::CertKey, smtrust_gateway::CertStatus)> {
-    revocations
-        .snapshot()
-        .into_iter()
-        .map(|((issuer, serial), revoked)| {
-            let status = if revoked {
-                smtrust_gateway::CertStatus::Revoked
-            } else {
-                smtrust_gateway::CertStatus::Suspended
-            };
-            (smtrust_gateway::CertKey::new(issuer, &serial), status)
-        })
-        .collect()
 }

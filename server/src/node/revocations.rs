@@ -1,79 +1,50 @@
 //! The node's in-memory revocation index: loaded from the CA store at start, kept current by the CA's events.
-//! The API's TLS verifier and the attestation appraiser ask it (the gateway keeps its own set, fed by the
-//! same events through `smtrust_gateway::feed`).
+//! It is the gateway's own set type (`smtrust_gateway::RevocationSet`, also a TLS `RevocationCheck`), asked by
+//! the API's TLS verifier and the attestation appraiser; the gateway keeps its own instance, fed by the same
+//! events through `smtrust_gateway::feed`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use rustls::pki_types::UnixTime;
 use smtrust_ca::{CaService, RevocationEvent, RevocationKind, RevocationReason, SqlStore, Store};
+use smtrust_gateway::{CertKey, CertStatus, RevocationSet};
 use smtrust_tls::{RevocationCheck, RevocationStatus};
 use tokio::sync::broadcast;
 
-/// (issuer Name DER, serial magnitude).
-type Key = (Vec<u8>, Vec<u8>);
-
-/// Revoked and suspended certificates of the node's issuers.
-#[derive(Debug, Default)]
+/// Revoked and held certificates of the node's issuers.
+#[derive(Debug)]
 pub(crate) struct Revocations {
-    entries: RwLock<HashMap<Key, RevocationStatus>>,
+    set: RevocationSet,
     /// CA label → its subject Name DER (events name the issuer by label).
     issuers: HashMap<String, Vec<u8>>,
 }
 
-fn magnitude(serial: &[u8]) -> Vec<u8> {
-    match serial {
-        [0, rest @ ..] if !rest.is_empty() => rest.to_vec(),
-        _ => serial.to_vec(),
-    }
-}
+/// The start-up list, also handed to the gateway's own set.
+pub(crate) type Initial = Vec<(CertKey, CertStatus)>;
 
 impl Revocations {
     /// Load every revoked or held serial of `issuers` (label, subject Name DER) from the store.
     pub(crate) async fn load(
         ca: &CaService<SqlStore>,
         issuers: Vec<(String, Vec<u8>)>,
-    ) -> anyhow::Result<Arc<Self>> {
-        let this = Self {
-            entries: RwLock::default(),
-            issuers: issuers.into_iter().collect(),
-        };
-        for (label, name) in &this.issuers {
+    ) -> anyhow::Result<(Arc<Self>, Initial)> {
+        let mut initial = Vec::new();
+        for (label, name) in &issuers {
             for e in ca.store().revoked(label).await? {
                 let status = match e.reason {
-                    Some(RevocationReason::CertificateHold) => RevocationStatus::Suspended,
-                    _ => RevocationStatus::Revoked,
+                    Some(RevocationReason::CertificateHold) => CertStatus::Suspended,
+                    _ => CertStatus::Revoked,
                 };
-                this.set(name.clone(), e.serial.as_bytes(), status);
+                initial.push((CertKey::new(name.clone(), e.serial.as_bytes()), status));
             }
         }
-        Ok(Arc::new(this))
-    }
-
-    fn set(&self, issuer: Vec<u8>, serial: &[u8], status: RevocationStatus) {
-        let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        let key = (issuer, magnitude(serial));
-        if status == RevocationStatus::Good {
-            map.remove(&key);
-        } else {
-            map.insert(key, status);
-        }
-    }
-
-    fn get(&self, issuer: &[u8], serial: &[u8]) -> RevocationStatus {
-        let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        map.get(&(issuer.to_vec(), magnitude(serial)))
-            .copied()
-            .unwrap_or(RevocationStatus::Good)
-    }
-
-    /// Every entry: (issuer Name DER, serial) → revoked (true) or held (false).
-    pub(crate) fn snapshot(&self) -> Vec<(Key, bool)> {
-        let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        map.iter()
-            .map(|(k, s)| (k.clone(), *s == RevocationStatus::Revoked))
-            .collect()
+        let this = Self {
+            set: RevocationSet::from_initial(initial.clone()),
+            issuers: issuers.into_iter().collect(),
+        };
+        Ok((Arc::new(this), initial))
     }
 
     /// Apply one CA event (events of other issuers are ignored).
@@ -82,11 +53,13 @@ impl Revocations {
             return;
         };
         let status = match e.kind {
-            RevocationKind::Suspended => RevocationStatus::Suspended,
-            RevocationKind::Resumed => RevocationStatus::Good,
-            _ => RevocationStatus::Revoked,
+            RevocationKind::Suspended => CertStatus::Suspended,
+            RevocationKind::Resumed => CertStatus::Good,
+            // Revoked, and any kind added later: fail closed.
+            _ => CertStatus::Revoked,
         };
-        self.set(name.clone(), e.serial.as_bytes(), status);
+        self.set
+            .apply(CertKey::new(name.clone(), e.serial.as_bytes()), status);
     }
 
     /// Follow the CA's in-process events until the CA is dropped.
@@ -110,8 +83,8 @@ impl Revocations {
 }
 
 impl RevocationCheck for Revocations {
-    fn status(&self, cert: &smtrust_tls::CertRef<'_>, _now: UnixTime) -> RevocationStatus {
-        self.get(cert.issuer, cert.serial)
+    fn status(&self, cert: &smtrust_tls::CertRef<'_>, now: UnixTime) -> RevocationStatus {
+        RevocationCheck::status(&self.set, cert, now)
     }
 }
 
@@ -121,9 +94,10 @@ impl smtrust_attest::CertificateStatus for Revocations {
         cert: &smtrust_attest::CertRef<'_>,
         _now: SystemTime,
     ) -> smtrust_attest::CertStatus {
-        match self.get(cert.issuer_name, cert.serial) {
-            RevocationStatus::Revoked => smtrust_attest::CertStatus::Revoked,
-            RevocationStatus::Suspended => smtrust_attest::CertStatus::Suspended,
+        let key = CertKey::new(cert.issuer_name.to_vec(), cert.serial);
+        match self.set.status(&key) {
+            CertStatus::Revoked => smtrust_attest::CertStatus::Revoked,
+            CertStatus::Suspended => smtrust_attest::CertStatus::Suspended,
             _ => smtrust_attest::CertStatus::Good,
         }
     }
