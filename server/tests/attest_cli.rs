@@ -1,10 +1,9 @@
 //! `smtrust attest …` through the real binary: offline result verification and the reference-value registry.
 //! Fixtures: `attest/tests/data/cli/`, written by `cargo run -p smtrust-attest --example cli_fixtures`.
 
-#![allow(clippy::panic, reason = "test helpers: a failure is a failed test")]
-
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use smtrust_test_support::cli::{Cli, Run, s};
 
 /// The fixtures' appraisal time (attest/tests/attest/pki.rs NOW_SECS) plus a little.
 const AT: &str = "1764000100";
@@ -15,32 +14,17 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn smtrust(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smtrust"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SMTRUST_DATA_DIR")
+fn smtrust(dir: &Path, args: &[&str]) -> Run {
+    Cli::new(env!("CARGO_BIN_EXE_smtrust"), dir)
         .env_remove("SMTRUST_ATTEST_DATABASE")
-        .output()
-        .expect("run smtrust")
+        .run(args)
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+fn json(out: &Run) -> serde_json::Value {
+    out.json_any()
 }
 
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn verify(dir: &Path, token: &Path, ca: &Path, at: &str) -> Output {
+fn verify(dir: &Path, token: &Path, ca: &Path, at: &str) -> Run {
     smtrust(
         dir,
         &[

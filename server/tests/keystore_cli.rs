@@ -1,26 +1,18 @@
 //! `smtrust keystore …` end to end through the real binary: passphrase and m-of-n stores, refusals.
 
-use std::process::{Command, Output};
+use smtrust_test_support::cli::{Cli, Run};
 
-fn smtrust(dir: &std::path::Path, args: &[&str], passphrase: Option<&str>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_smtrust"));
-    c.arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SMTRUST_PASSPHRASE");
-    if let Some(p) = passphrase {
-        c.env("SMTRUST_PASSPHRASE", p);
+fn smtrust(dir: &std::path::Path, args: &[&str], passphrase: Option<&str>) -> Run {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_smtrust"), dir);
+    match passphrase {
+        Some(p) => cli.env("SMTRUST_PASSPHRASE", p),
+        None => cli.env_remove("SMTRUST_PASSPHRASE"),
     }
-    c.output().expect("run smtrust")
+    .run(args)
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn ok(out: &Run) -> String {
+    out.ok()
 }
 
 #[test]

@@ -4,7 +4,8 @@
 #![allow(clippy::panic, reason = "test helpers: a failure is a failed test")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use smtrust_test_support::cli::{Cli, Run, s};
 
 fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -12,32 +13,16 @@ fn data(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn smtrust(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smtrust"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SMTRUST_DATA_DIR")
-        .output()
-        .expect("run smtrust")
+fn smtrust(dir: &Path, args: &[&str]) -> Run {
+    Cli::new(env!("CARGO_BIN_EXE_smtrust"), dir).run(args)
 }
 
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exit code")
+fn code(out: &Run) -> i32 {
+    out.code()
 }
 
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+fn json(out: &Run) -> serde_json::Value {
+    out.json_any()
 }
 
 /// A copy of the fleet bundle with `policies.cedar` replaced.

@@ -117,6 +117,28 @@ impl Tool {
         )
     }
 
+    /// Has the peer generate an SM2 key into `key` (PKCS#8 PEM) and returns its public key (SPKI PEM).
+    pub fn genpkey_sm2(&self, key: &Path) -> Result<Vec<u8>, Error> {
+        let key = key.as_os_str();
+        self.run_ok([
+            OsStr::new("genpkey"),
+            OsStr::new("-algorithm"),
+            OsStr::new("EC"),
+            OsStr::new("-pkeyopt"),
+            OsStr::new("ec_paramgen_curve:SM2"),
+            OsStr::new("-out"),
+            key,
+        ])?;
+        Ok(self
+            .run_ok([
+                OsStr::new("pkey"),
+                OsStr::new("-in"),
+                key,
+                OsStr::new("-pubout"),
+            ])?
+            .stdout)
+    }
+
     /// Like [`Tool::run`], but an unsuccessful exit is an [`Error::Failed`].
     pub fn run_ok<I, S>(&self, args: I) -> Result<Output, Error>
     where

@@ -27,21 +27,7 @@ fn openssl_key(
     dir: &std::path::Path,
 ) -> (std::path::PathBuf, Vec<u8>) {
     let key = dir.join("ossl.pem");
-    openssl
-        .run_ok([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:SM2",
-            "-out",
-            &s(&key),
-        ])
-        .expect("genpkey");
-    let pubkey = openssl
-        .run_ok(["pkey", "-in", &s(&key), "-pubout"])
-        .expect("pubout")
-        .stdout;
+    let pubkey = openssl.genpkey_sm2(&key).expect("genpkey");
     (key, pubkey)
 }
 

@@ -17,21 +17,7 @@ fn tongsuo_hmac_sm3_pkcs8_both_ways() {
     };
     let dir = temp_dir().expect("dir");
     let key = dir.path().join("k.pem");
-    tongsuo
-        .run_ok([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:SM2",
-            "-out",
-            &s(&key),
-        ])
-        .expect("genpkey");
-    let pubkey = tongsuo
-        .run_ok(["pkey", "-in", &s(&key), "-pubout"])
-        .expect("pubout")
-        .stdout;
+    let pubkey = tongsuo.genpkey_sm2(&key).expect("genpkey");
     let enc = tongsuo
         .run_ok([
             "pkcs8",

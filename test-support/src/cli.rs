@@ -1,0 +1,159 @@
+//! Driving a command-line binary under test (the `smtrust` binary): one data directory, one environment, and
+//! the assertions every CLI test makes on what came back.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A binary bound to a data directory (`--data-dir`) and an environment, run once per call.
+///
+/// `SMTRUST_DATA_DIR` is removed so a developer's own setting never leaks into a test.
+#[derive(Debug, Clone)]
+pub struct Cli {
+    program: PathBuf,
+    data_dir: PathBuf,
+    env: Vec<(OsString, Option<OsString>)>,
+}
+
+impl Cli {
+    /// `program` (usually `env!("CARGO_BIN_EXE_smtrust")`) with `--data-dir data_dir`.
+    pub fn new(program: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+            data_dir: data_dir.into(),
+            env: vec![("SMTRUST_DATA_DIR".into(), None)],
+        }
+    }
+
+    /// Sets an environment variable for every run.
+    #[must_use]
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// Removes an environment variable for every run.
+    #[must_use]
+    pub fn env_remove(mut self, key: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), None));
+        self
+    }
+
+    /// The data directory the runs use.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The command for `args`, to spawn or to adjust before running.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.program);
+        c.arg("--data-dir").arg(&self.data_dir).args(args);
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+
+    /// Runs `args` to completion.
+    ///
+    /// # Panics
+    /// If the program cannot be started (a broken build, not a test outcome).
+    #[track_caller]
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self
+            .command(args)
+            .output()
+            .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", self.program.display())));
+        Run(out)
+    }
+}
+
+/// What one run printed and how it exited (derefs to the [`Output`]).
+#[derive(Debug)]
+pub struct Run(pub Output);
+
+impl std::ops::Deref for Run {
+    type Target = Output;
+
+    fn deref(&self) -> &Output {
+        &self.0
+    }
+}
+
+impl Run {
+    /// Standard output, asserting exit code 0 (standard error in the failure message).
+    #[track_caller]
+    pub fn ok(&self) -> String {
+        if !self.0.status.success() {
+            fail(&format!(
+                "expected success, got {}\nstdout: {}\nstderr: {}",
+                self.0.status,
+                self.stdout(),
+                self.stderr()
+            ));
+        }
+        self.stdout()
+    }
+
+    /// Standard output as one JSON value, asserting exit code 0.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        let text = self.ok();
+        self.parse_json(&text)
+    }
+
+    /// Standard output as one JSON value whatever the exit code (refusals print JSON too).
+    #[track_caller]
+    pub fn json_any(&self) -> serde_json::Value {
+        self.parse_json(&self.stdout())
+    }
+
+    /// The exit code (`-1` when a signal ended the program).
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+
+    /// Whether the exit code was 0.
+    pub fn success(&self) -> bool {
+        self.0.status.success()
+    }
+
+    /// Standard output, lossily decoded.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    /// Standard error, lossily decoded.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    #[track_caller]
+    fn parse_json(&self, text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap_or_else(|e| {
+            fail(&format!(
+                "stdout is not one JSON value ({e}): {text}\nstderr: {}",
+                self.stderr()
+            ))
+        })
+    }
+}
+
+/// A path as `&str` for an argument list.
+///
+/// # Panics
+/// On a non-UTF-8 path (test directories are always UTF-8).
+#[track_caller]
+pub fn s(p: &Path) -> &str {
+    p.to_str()
+        .unwrap_or_else(|| fail(&format!("non-UTF-8 path {}", p.display())))
+}
+
+#[track_caller]
+#[allow(clippy::panic, reason = "a test helper: the failure is the test's")]
+fn fail(msg: &str) -> ! {
+    panic!("{msg}")
+}
