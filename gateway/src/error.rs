@@ -85,6 +85,8 @@ pub enum Refusal {
     Oversized,
     /// Policy refused a PUBLISH on MQTT 3.1.1 (which has no reason codes), or QoS 0 in disconnect mode.
     PolicyPublish,
+    /// A policy reload withdrew a live MQTT subscription or the right to stay connected.
+    PolicyReload,
     /// The upstream could not be reached.
     Upstream(String),
     /// No traffic within the idle timeout.
@@ -115,6 +117,7 @@ impl Refusal {
             Self::Malformed => "malformed",
             Self::Oversized => "oversized",
             Self::PolicyPublish => "policy_publish",
+            Self::PolicyReload => "policy_reload",
             Self::Upstream(_) => "upstream",
             Self::Idle => "idle",
             Self::AttestationDowngraded => "attestation_downgraded",
@@ -130,6 +133,7 @@ impl Refusal {
             | Self::HandshakeRate
             | Self::Idle
             | Self::AttestationDowngraded
+            | Self::PolicyReload
             | Self::Shutdown => Source::Gateway,
             Self::Upstream(_) => Source::Platform,
             _ => Source::Device,

@@ -19,6 +19,7 @@ pub fn mqtt_frames(data: &[u8]) {
                 assert_eq!(again, frame, "SUBSCRIBE round trip");
             }
             let _ = codec::suback(body, v);
+            let _ = codec::unsubscribe(h.flags, body, v);
         }
         let _ = codec::pubrel_id(body);
         rest = rest.get(h.frame_len()..).unwrap_or_default();

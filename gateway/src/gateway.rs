@@ -19,6 +19,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) tls: ListenerTls,
     pub(crate) policy: Arc<smtrust_policy::Engine>,
+    /// Bumped after every policy change; live MQTT sessions re-decide their subscriptions.
+    pub(crate) policy_epoch: watch::Sender<u64>,
     pub(crate) revocations: Arc<RevocationSet>,
     pub(crate) passport: Option<PassportSigner>,
     pub(crate) attestation_events: AttestationTable,
@@ -156,6 +158,29 @@ impl Gateway {
         })
     }
 
+    /// The policy engine every decision is asked of.
+    pub fn policy(&self) -> &Arc<smtrust_policy::Engine> {
+        &self.shared.policy
+    }
+
+    /// Policy hot reload: activates `bundle` as the engine's next version (new connections,
+    /// requests and packets are decided by it at once; passports carry its version), then has
+    /// every live MQTT session re-decide its connect permission and granted subscriptions.
+    /// A session that lost either is closed: MQTT 5.0 gets DISCONNECT 0x87 first (see
+    /// `docs/operations.md`, "Policy reload"). Sessions the new policy still allows stay up.
+    /// Returns the new version.
+    pub fn activate_policy(&self, bundle: smtrust_policy::Bundle) -> u64 {
+        let version = self.shared.policy.activate(bundle);
+        self.policy_changed();
+        version
+    }
+
+    /// Tells live sessions that the engine's active version changed; call it after changing the
+    /// engine directly (`Engine::activate_version`, `Engine::rollback`).
+    pub fn policy_changed(&self) {
+        self.shared.policy_epoch.send_modify(|e| *e += 1);
+    }
+
     /// Counters, for `/metrics` and tests.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
@@ -237,6 +262,7 @@ impl GatewayBuilder {
                 config: self.config,
                 tls,
                 policy: self.policy,
+                policy_epoch: watch::Sender::new(0),
                 passport: self.passport,
                 revocations,
                 attestation_events: AttestationTable::default(),

@@ -82,10 +82,21 @@ struct Session<'a> {
     listener: &'a ListenerConfig,
     principal: Principal,
     version: Version,
-    /// SUBSCRIBE packet id → per requested filter, `Some(code)` when the gateway denied it.
-    pending_subs: HashMap<u16, Vec<Option<u8>>>,
+    /// SUBSCRIBEs waiting for the broker's SUBACK, by packet id.
+    pending_subs: HashMap<u16, PendingSub>,
+    /// Filters the broker granted (SUBACK code below 0x80) and the device has not unsubscribed:
+    /// what a policy reload re-decides.
+    subscriptions: HashSet<String>,
     /// QoS 2 PUBLISH ids from the broker the gateway refused (so it answers their PUBREL).
     refused_qos2: HashSet<u16>,
+}
+
+/// A SUBSCRIBE forwarded to the broker.
+struct PendingSub {
+    /// Per requested filter, `Some(code)` when the gateway denied it.
+    verdicts: Vec<Option<u8>>,
+    /// The filters sent to the broker, in order (its SUBACK codes follow this order).
+    forwarded: Vec<String>,
 }
 
 /// What to do after looking at one frame.
@@ -144,6 +155,9 @@ where
         return Err(Refusal::ClientIdMismatch);
     }
     let principal = principal(connect.client_id);
+    // Watch for policy changes from before the connect decision, so none is missed.
+    let mut policy = shared.policy_epoch.subscribe();
+    let mut policy_live = true;
     let admitted =
         decide_connect(shared, listener, &principal).and_then(|()| shared.hooks.admit(ctx));
     if let Err(r) = admitted {
@@ -175,6 +189,7 @@ where
         principal,
         version,
         pending_subs: HashMap::new(),
+        subscriptions: HashSet::new(),
         refused_qos2: HashSet::new(),
     };
     let result = loop {
@@ -216,6 +231,16 @@ where
                 }
                 break Err(why);
             }
+            r = policy.changed(), if policy_live => {
+                policy_live = r.is_ok();
+                if let Err(why) = s.recheck() {
+                    // MQTT has no server-initiated UNSUBSCRIBE: tell a 5.0 device why it goes.
+                    if version == Version::V5 {
+                        let _ = dev_wr.write_all(&codec::encode_disconnect_v5(reason::V5_NOT_AUTHORIZED)).await;
+                    }
+                    break Err(why);
+                }
+            }
             () = idle => break Err(Refusal::Idle),
         }
     };
@@ -225,6 +250,35 @@ where
 }
 
 impl Session<'_> {
+    /// After a policy change: may this session stay? It must still be allowed to connect and
+    /// to hold every subscription the broker granted it.
+    fn recheck(&self) -> Result<(), Refusal> {
+        if decide_connect(self.shared, self.listener, &self.principal).is_err() {
+            tracing::info!(
+                client_id = self.principal.client_id(),
+                "policy reload: connect no longer allowed"
+            );
+            return Err(Refusal::PolicyReload);
+        }
+        let withdrawn = self.subscriptions.iter().find(|f| !self.may_subscribe(f));
+        match withdrawn {
+            Some(filter) => {
+                tracing::info!(client_id = self.principal.client_id(), filter = %filter, "policy reload: subscription withdrawn");
+                Err(Refusal::PolicyReload)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn may_subscribe(&self, filter: &str) -> bool {
+        TopicFilter::parse(filter).is_ok_and(|f| {
+            self.shared
+                .policy
+                .decide_subscribe(&self.principal, &f)
+                .allowed
+        })
+    }
+
     fn on_device_frame(&mut self, h: &codec::Header, frame: Vec<u8>) -> Action {
         let b = body(h, &frame);
         match h.kind {
@@ -275,24 +329,13 @@ impl Session<'_> {
                 let verdicts: Vec<Option<u8>> = sub
                     .filters
                     .iter()
-                    .map(|(f, _)| {
-                        let ok = TopicFilter::parse(f).is_ok_and(|f| {
-                            self.shared
-                                .policy
-                                .decide_subscribe(&self.principal, &f)
-                                .allowed
-                        });
-                        (!ok).then_some(deny)
-                    })
+                    .map(|(f, _)| (!self.may_subscribe(f)).then_some(deny))
                     .collect();
                 let denied = verdicts.iter().filter(|v| v.is_some()).count();
                 self.shared
                     .metrics
                     .mqtt_subscribe_denied
                     .fetch_add(denied as u64, Ordering::Relaxed);
-                if denied == 0 {
-                    return Action::Forward(frame);
-                }
                 if denied == verdicts.len() {
                     let codes: Vec<u8> = verdicts.iter().map(|v| v.unwrap_or(deny)).collect();
                     return Action::Reply(codec::encode_suback(
@@ -308,9 +351,26 @@ impl Session<'_> {
                     .filter(|(_, v)| v.is_none())
                     .map(|(f, _)| *f)
                     .collect();
-                let out = codec::encode_subscribe(sub.packet_id, sub.properties, &allowed);
-                self.pending_subs.insert(sub.packet_id, verdicts);
-                Action::Forward(out)
+                let out = (denied > 0)
+                    .then(|| codec::encode_subscribe(sub.packet_id, sub.properties, &allowed));
+                let forwarded = allowed.iter().map(|(f, _)| (*f).to_owned()).collect();
+                self.pending_subs.insert(
+                    sub.packet_id,
+                    PendingSub {
+                        verdicts,
+                        forwarded,
+                    },
+                );
+                Action::Forward(out.unwrap_or(frame))
+            }
+            kind::UNSUBSCRIBE => {
+                // Unparsable: the broker judges it; the filters stay on the re-decide list.
+                if let Ok(filters) = codec::unsubscribe(h.flags, &b, self.version) {
+                    for f in filters {
+                        self.subscriptions.remove(f);
+                    }
+                }
+                Action::Forward(frame)
             }
             _ => Action::Forward(frame),
         }
@@ -358,11 +418,20 @@ impl Session<'_> {
                 let Ok(ack) = codec::suback(&b, self.version) else {
                     return Action::Forward(frame);
                 };
-                let Some(verdicts) = self.pending_subs.remove(&ack.packet_id) else {
+                let Some(pending) = self.pending_subs.remove(&ack.packet_id) else {
                     return Action::Forward(frame);
                 };
+                for (filter, code) in pending.forwarded.into_iter().zip(ack.codes) {
+                    if *code < 0x80 {
+                        self.subscriptions.insert(filter);
+                    }
+                }
+                if pending.verdicts.iter().all(Option::is_none) {
+                    return Action::Forward(frame);
+                }
                 let mut from_broker = ack.codes.iter();
-                let codes: Vec<u8> = verdicts
+                let codes: Vec<u8> = pending
+                    .verdicts
                     .iter()
                     .map(|v| v.or_else(|| from_broker.next().copied()).unwrap_or(0x80))
                     .collect();

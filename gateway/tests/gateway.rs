@@ -18,6 +18,8 @@ mod http;
 mod mqtt;
 #[path = "gateway/pki.rs"]
 mod pki;
+#[path = "gateway/reload.rs"]
+mod reload;
 #[path = "gateway/tcp.rs"]
 mod tcp;
 #[path = "gateway/tongsuo.rs"]

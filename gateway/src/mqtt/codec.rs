@@ -19,6 +19,7 @@ pub(crate) mod kind {
     pub(crate) const PUBREL: u8 = 6;
     pub(crate) const SUBSCRIBE: u8 = 8;
     pub(crate) const SUBACK: u8 = 9;
+    pub(crate) const UNSUBSCRIBE: u8 = 10;
 }
 
 /// Reason codes the gateway sends.
@@ -288,6 +289,31 @@ pub(crate) fn subscribe(
         properties,
         filters,
     })
+}
+
+/// The filters of an UNSUBSCRIBE body (3.1.1 §3.10, 5.0 §3.10).
+pub(crate) fn unsubscribe(
+    flags: u8,
+    body: &[u8],
+    version: Version,
+) -> Result<Vec<&str>, ParseError> {
+    if flags != 0b0010 {
+        return Err(ParseError::Invalid { at: 0 });
+    }
+    let mut r = Reader::new(body);
+    r.u16()?;
+    if version == Version::V5 {
+        r.properties()?;
+    }
+    let mut filters = Vec::new();
+    while r.pos < body.len() {
+        filters.push(r.string()?);
+    }
+    if filters.is_empty() {
+        return Err(ParseError::Invalid { at: r.pos });
+    }
+    r.finish()?;
+    Ok(filters)
 }
 
 /// A SUBACK (3.1.1 §3.9, 5.0 §3.9).

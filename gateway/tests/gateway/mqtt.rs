@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-fn broker() -> Option<SocketAddr> {
+pub fn broker() -> Option<SocketAddr> {
     require(Mosquitto).map(|b| b.addr)
 }
 
 /// Runs a rumqttc event loop, sending incoming packets to a channel.
-fn drive(mut el: rumqttc::EventLoop) -> mpsc::UnboundedReceiver<Packet> {
+pub fn drive(mut el: rumqttc::EventLoop) -> mpsc::UnboundedReceiver<Packet> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok(ev) = el.poll().await {
@@ -31,7 +31,7 @@ fn drive(mut el: rumqttc::EventLoop) -> mpsc::UnboundedReceiver<Packet> {
     rx
 }
 
-async fn wait_for(
+pub async fn wait_for(
     rx: &mut mpsc::UnboundedReceiver<Packet>,
     mut pred: impl FnMut(&Packet) -> bool,
 ) -> Packet {
@@ -124,7 +124,7 @@ async fn rumqttc_device_publishes_and_subscribes_through_the_gateway() {
 
 // --- raw packets -------------------------------------------------------------------------
 
-fn frame(first: u8, body: &[u8]) -> Vec<u8> {
+pub fn frame(first: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![first];
     let mut n = body.len();
     loop {
@@ -139,12 +139,12 @@ fn frame(first: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn string(out: &mut Vec<u8>, s: &str) {
+pub fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u16).to_be_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
-fn connect_packet(v5: bool, client_id: &str) -> Vec<u8> {
+pub fn connect_packet(v5: bool, client_id: &str) -> Vec<u8> {
     let mut b = Vec::new();
     string(&mut b, "MQTT");
     b.push(if v5 { 5 } else { 4 });
@@ -157,7 +157,7 @@ fn connect_packet(v5: bool, client_id: &str) -> Vec<u8> {
     frame(0x10, &b)
 }
 
-fn publish_packet(v5: bool, topic: &str, qos: u8, id: u16) -> Vec<u8> {
+pub fn publish_packet(v5: bool, topic: &str, qos: u8, id: u16) -> Vec<u8> {
     let mut b = Vec::new();
     string(&mut b, topic);
     if qos > 0 {
@@ -170,7 +170,7 @@ fn publish_packet(v5: bool, topic: &str, qos: u8, id: u16) -> Vec<u8> {
     frame(0x30 | (qos << 1), &b)
 }
 
-fn subscribe_packet(v5: bool, id: u16, filters: &[(&str, u8)]) -> Vec<u8> {
+pub fn subscribe_packet(v5: bool, id: u16, filters: &[(&str, u8)]) -> Vec<u8> {
     let mut b = id.to_be_bytes().to_vec();
     if v5 {
         b.push(0);
@@ -183,7 +183,7 @@ fn subscribe_packet(v5: bool, id: u16, filters: &[(&str, u8)]) -> Vec<u8> {
 }
 
 /// Reads one packet: (first byte, body).
-async fn read_packet<S: AsyncRead + Unpin>(s: &mut S) -> Option<(u8, Vec<u8>)> {
+pub async fn read_packet<S: AsyncRead + Unpin>(s: &mut S) -> Option<(u8, Vec<u8>)> {
     let fut = async {
         let first = s.read_u8().await.ok()?;
         let mut len = 0usize;
@@ -204,7 +204,7 @@ async fn read_packet<S: AsyncRead + Unpin>(s: &mut S) -> Option<(u8, Vec<u8>)> {
         .flatten()
 }
 
-async fn send<S: AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) {
+pub async fn send<S: AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) {
     s.write_all(bytes).await.unwrap();
 }
 
@@ -222,7 +222,7 @@ async fn setup(limits: &str) -> Option<Setup> {
     Some(Setup { pki, gw, addr })
 }
 
-fn unique(base: &str) -> String {
+pub fn unique(base: &str) -> String {
     format!("{base}-{}", std::process::id())
 }
 
