@@ -3,35 +3,26 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::indexing_slicing)] // test assertions
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use smtrust_test_support::cli::{Cli, Run};
 use smtrust_test_support::{Openssl, Tool, require};
 
 const PASS: &str = "ca cli test passphrase";
 const DISTID: &str = "distid:1234567812345678";
 
-fn smtrust(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smtrust"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
+fn smtrust(dir: &Path, args: &[&str]) -> Run {
+    Cli::new(env!("CARGO_BIN_EXE_smtrust"), dir)
         .env("SMTRUST_PASSPHRASE", PASS)
         .env("SMTRUST_KEY_PASSPHRASE", "device key passphrase")
-        .output()
-        .expect("run smtrust")
+        .run(args)
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn ok(out: &Run) -> String {
+    out.ok()
 }
 
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_str(&ok(out)).expect("one JSON object")
+fn json(out: &Run) -> serde_json::Value {
+    out.json()
 }
 
 fn s(p: &Path) -> String {
@@ -42,16 +33,7 @@ fn s(p: &Path) -> String {
 fn openssl_csr(o: &Tool, dir: &Path, name: &str, cn: &str, distid: bool) -> PathBuf {
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr"));
-    o.run_ok([
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:SM2",
-        "-out",
-        &s(&key),
-    ])
-    .unwrap();
+    o.genpkey_sm2(&key).unwrap();
     let subj = format!("/CN={cn}");
     let mut args = vec!["req", "-new", "-key", key.to_str().unwrap(), "-sm3"];
     if distid {
@@ -274,16 +256,7 @@ fn import_an_external_root_or_intermediate() {
     let w = tmp.path();
     let genkey = |name: &str| {
         let key = w.join(name);
-        o.run_ok([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:SM2",
-            "-out",
-            &s(&key),
-        ])
-        .unwrap();
+        o.genpkey_sm2(&key).unwrap();
         key
     };
     // An OpenSSL-made root.
