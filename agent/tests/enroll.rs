@@ -160,7 +160,8 @@ async fn token_enroll_replay_and_renew_over_tls13_sm() {
     let id = DeviceId::new("ctw-token-1").unwrap();
     let token = est
         .state
-        .issue_token(&id, Duration::from_secs(600))
+        .mint_token(None, &id, Duration::from_secs(600))
+        .await
         .unwrap();
 
     let st = agent

@@ -12,7 +12,8 @@
 //! | `csrattrs` | GET | — | `application/csrattrs`, base64 |
 //!
 //! Who may ask:
-//! - `simpleenroll`: a one-time enrollment token bound to the device ID ([`EstState::issue_token`]), sent as
+//! - `simpleenroll`: a one-time enrollment token bound to the device ID and the issuing CA
+//!   ([`EstState::mint_token`], [`mint_token`]; kept in the CA database, see [`TokenStore`]), sent as
 //!   HTTP Basic credentials `device-id:token` (RFC 7030 §3.2.3), or a TLS client certificate issued with the
 //!   EST bootstrap profile (active in the store, same DER). A bootstrap certificate is single use: it is
 //!   revoked (superseded) when the device certificate is issued.
@@ -39,6 +40,7 @@ mod multipart;
 mod rate;
 mod refusal;
 mod token;
+mod token_store;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,10 +61,12 @@ pub use multipart::KEY_PART;
 pub use rate::RateLimit;
 pub use refusal::Refusal;
 pub use token::{EnrollmentToken, TokenRefusal};
+#[cfg(feature = "sql")]
+pub use token_store::mint_in_data_dir;
+pub use token_store::{TokenRecord, TokenStore, mint_token};
 
 use crate::profile::Profiles;
 use crate::service::CaService;
-use crate::store::Store;
 use crate::{DeviceId, Error};
 
 /// The `Content-Type` of certs-only responses.
@@ -108,21 +112,27 @@ impl EstConfig {
     }
 }
 
-/// The EST service state: the CA, the outstanding enrollment tokens, the rate limiter. Cheap to clone.
-pub struct EstState<S: Store> {
+/// The EST service state: the CA (whose store keeps the enrollment tokens), the rate limiter. Cheap to clone.
+pub struct EstState<S: TokenStore> {
     svc: CaService<S>,
     cfg: Arc<EstConfig>,
-    tokens: token::Tokens,
     limiter: Arc<rate::Limiter>,
     in_flight: Arc<Mutex<HashSet<DeviceId>>>,
 }
 
-impl<S: Store> Clone for EstState<S> {
+impl<S: TokenStore> std::fmt::Debug for EstState<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EstState")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TokenStore> Clone for EstState<S> {
     fn clone(&self) -> Self {
         Self {
             svc: self.svc.clone(),
             cfg: Arc::clone(&self.cfg),
-            tokens: self.tokens.clone(),
             limiter: Arc::clone(&self.limiter),
             in_flight: Arc::clone(&self.in_flight),
         }
@@ -134,7 +144,7 @@ fn now() -> SystemTime {
     SystemTime::now()
 }
 
-impl<S: Store> EstState<S> {
+impl<S: TokenStore> EstState<S> {
     /// EST over `svc` with `cfg`. Fails if a configured issuer or profile is unknown.
     pub fn new(svc: CaService<S>, cfg: EstConfig) -> Result<Self, Error> {
         svc.issuer(&cfg.default_issuer)?;
@@ -150,19 +160,30 @@ impl<S: Store> EstState<S> {
             svc,
             limiter: Arc::new(rate::Limiter::new(cfg.rate_limit)),
             cfg: Arc::new(cfg),
-            tokens: token::Tokens::default(),
             in_flight: Arc::new(Mutex::new(HashSet::new())),
         })
     }
 
-    /// Issue a one-time enrollment token for `device_id`, valid for `ttl` (replaces an earlier token of the
-    /// device). Only its hash is kept; give the returned token to the device out of band.
-    pub fn issue_token(
+    /// Mint a one-time enrollment token for `device_id` at the issuing CA `label` (default: the default
+    /// issuer), valid for `ttl`; it replaces an unused earlier token of the device there. Only its hash is
+    /// stored; give the returned token to the device out of band.
+    pub async fn mint_token(
         &self,
+        label: Option<&str>,
         device_id: &DeviceId,
         ttl: Duration,
     ) -> Result<EnrollmentToken, Error> {
-        self.tokens.issue(device_id, ttl, now())
+        let issuer = self.label(label).map_err(|_| {
+            crate::ConfigError::UnknownIssuer(label.unwrap_or_default().chars().take(64).collect())
+        })?;
+        mint_token(self.svc.store(), &issuer, device_id, ttl, now()).await
+    }
+
+    /// The issuing CA labels served (the default first).
+    pub fn labels(&self) -> Vec<String> {
+        let mut v = vec![self.cfg.default_issuer.clone()];
+        v.extend(self.cfg.issuers.iter().cloned());
+        v
     }
 
     /// The CA service.
@@ -220,7 +241,7 @@ impl Drop for InFlight {
 }
 
 /// The EST routes (see the module documentation).
-pub fn router<S: Store>(state: EstState<S>) -> Router {
+pub fn router<S: TokenStore>(state: EstState<S>) -> Router {
     Router::new()
         .route("/.well-known/est/{op}", any(default_label::<S>))
         .route("/.well-known/est/{label}/{op}", any(with_label::<S>))
@@ -235,7 +256,7 @@ struct Request {
     body: Body,
 }
 
-async fn default_label<S: Store>(
+async fn default_label<S: TokenStore>(
     State(st): State<EstState<S>>,
     Path(op): Path<String>,
     method: Method,
@@ -245,7 +266,7 @@ async fn default_label<S: Store>(
     dispatch(st, None, op, request(method, headers, req)).await
 }
 
-async fn with_label<S: Store>(
+async fn with_label<S: TokenStore>(
     State(st): State<EstState<S>>,
     Path((label, op)): Path<(String, String)>,
     method: Method,
@@ -269,7 +290,7 @@ fn request(method: Method, headers: HeaderMap, req: axum::extract::Request) -> R
     }
 }
 
-async fn dispatch<S: Store>(
+async fn dispatch<S: TokenStore>(
     st: EstState<S>,
     label: Option<String>,
     op: String,
@@ -297,7 +318,7 @@ async fn dispatch<S: Store>(
 }
 
 /// The issuing CA and its ancestors, certs-only.
-fn cacerts<S: Store>(st: &EstState<S>, issuer: &str) -> Result<Response, Refusal> {
+fn cacerts<S: TokenStore>(st: &EstState<S>, issuer: &str) -> Result<Response, Refusal> {
     let pem = st.svc.export_chain(issuer)?;
     let blocks = smtrust_crypto::pem::blocks(pem.as_bytes()).map_err(Error::from)?;
     let ders: Vec<&[u8]> = blocks.iter().map(|(_, d)| d.as_ref()).collect();

@@ -9,6 +9,8 @@ mod fixture;
 mod peers;
 #[path = "est/refusals.rs"]
 mod refusals;
+#[path = "est/tokens.rs"]
+mod tokens;
 
 use std::time::Duration;
 
@@ -84,11 +86,16 @@ pub(crate) fn get(op: &str) -> Request<Body> {
         .unwrap()
 }
 
-pub(crate) fn token(st: &EstState<SqlStore>, device: &str) -> String {
-    st.issue_token(&DeviceId::new(device).unwrap(), Duration::from_secs(600))
-        .unwrap()
-        .as_str()
-        .to_owned()
+pub(crate) async fn token(st: &EstState<SqlStore>, device: &str) -> String {
+    st.mint_token(
+        None,
+        &DeviceId::new(device).unwrap(),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap()
+    .as_str()
+    .to_owned()
 }
 
 /// Certificates recorded by line7.

@@ -20,6 +20,7 @@ use smtrust_policy::Engine;
 use smtrust_tls::{Sm2ChainVerifier, TrustRoots, UnknownStatus};
 use tokio::sync::watch;
 
+pub(crate) use api::Est;
 pub(crate) use revocations::Revocations;
 
 /// The attestation service over the node's SQL store.
@@ -51,6 +52,8 @@ pub(crate) struct Node {
     pub(crate) data_dir: PathBuf,
     pub(crate) ca: Arc<OpenedCa>,
     pub(crate) attest: Arc<Attest>,
+    /// EST (enrollment tokens are minted through it).
+    pub(crate) est: Est,
     /// Issuing CA, then root: what devices and clients trust.
     pub(crate) trust_der: Vec<Vec<u8>>,
     pub(crate) api_addr: SocketAddr,
@@ -215,6 +218,7 @@ impl Node {
             data_dir: data_dir.to_path_buf(),
             ca,
             attest,
+            est,
             trust_der,
             api_addr,
             http_addr,

@@ -8,11 +8,11 @@ use base64::Engine;
 use smtrust_tls::serve::Peer;
 use zeroize::Zeroizing;
 
-use super::token::Claim;
+use super::token_store::{self, Claim, TokenStore};
 use super::{CERTS_ONLY, EstState, MAX_BODY, Refusal, Request, base64_response, certs_only, now};
 use crate::revocation::{CertStatus, RevocationReason};
 use crate::service::IssueRequest;
-use crate::store::{CertRecord, Store};
+use crate::store::CertRecord;
 use crate::{DeviceId, Error, Serial};
 
 /// Which enrollment.
@@ -23,15 +23,15 @@ pub(super) enum Mode {
 }
 
 /// How the device proved who it is.
-enum Auth {
-    Token(Claim),
+enum Auth<S: TokenStore> {
+    Token(Claim<S>),
     /// Its bootstrap certificate's record.
     Bootstrap(CertRecord),
     /// Its current device certificate's record.
     Current(CertRecord),
 }
 
-pub(super) async fn enroll<S: Store>(
+pub(super) async fn enroll<S: TokenStore>(
     st: &EstState<S>,
     issuer: &str,
     mode: Mode,
@@ -43,11 +43,32 @@ pub(super) async fn enroll<S: Store>(
         body,
         ..
     } = req;
-    let (device, auth) = authenticate(st, mode, &peer, &headers).await?;
-    let der = read_pkcs10(&headers, body).await?;
-    let _busy = st.begin(&device)?;
-    precheck(st, issuer, &der, &device)?;
-    match &auth {
+    let (device, auth) = authenticate(st, issuer, mode, &peer, &headers).await?;
+    let issued = issue(st, issuer, mode, &device, &auth, &headers, body).await;
+    let ok = issued.is_ok();
+    match auth {
+        Auth::Token(claim) if ok => claim.spend(),
+        // A refused CSR or a store failure does not burn the token: the device may retry.
+        Auth::Token(claim) => claim.release().await,
+        _ => {}
+    }
+    issued
+}
+
+/// Everything after authentication: read and check the CSR, supersede, issue.
+async fn issue<S: TokenStore>(
+    st: &EstState<S>,
+    issuer: &str,
+    mode: Mode,
+    device: &DeviceId,
+    auth: &Auth<S>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let der = read_pkcs10(headers, body).await?;
+    let _busy = st.begin(device)?;
+    precheck(st, issuer, &der, device)?;
+    match auth {
         Auth::Current(rec) => supersede(st, rec).await?,
         Auth::Bootstrap(rec) if rec.issuer == issuer => supersede(st, rec).await?,
         _ => {}
@@ -60,16 +81,16 @@ pub(super) async fn enroll<S: Store>(
             IssueRequest::new(der, Some(device.clone())),
         )
         .await?;
-    match auth {
-        Auth::Token(claim) => claim.spend(),
-        Auth::Bootstrap(rec) if rec.issuer != issuer => supersede(st, &rec).await?,
-        _ => {}
+    if let Auth::Bootstrap(rec) = auth
+        && rec.issuer != issuer
+    {
+        supersede(st, rec).await?;
     }
     tracing::info!(device = %device, serial = %issued.serial, ?mode, "EST issued");
     Ok(base64_response(CERTS_ONLY, &certs_only(&[&issued.der])?))
 }
 
-pub(super) async fn serverkeygen<S: Store>(
+pub(super) async fn serverkeygen<S: TokenStore>(
     st: &EstState<S>,
     issuer: &str,
     req: Request,
@@ -84,21 +105,34 @@ pub(super) async fn serverkeygen<S: Store>(
         });
     };
     st.rate(&device)?;
-    let claim = st.tokens.claim(&device, &token, now())?;
-    let der = read_pkcs10(&req.headers, req.body).await?;
-    let _busy = st.begin(&device)?;
-    precheck(st, issuer, &der, &device)?;
-    let out = st
-        .svc
-        .keygen(
-            issuer,
-            &st.cfg.device_profile,
-            device.clone(),
-            token,
-            st.cfg.keygen_prf,
+    let claim = token_store::claim(st.svc.store(), issuer, &device, &token, now()).await?;
+    let out = async {
+        let der = read_pkcs10(&req.headers, req.body).await?;
+        let _busy = st.begin(&device)?;
+        precheck(st, issuer, &der, &device)?;
+        Ok::<_, Refusal>(
+            st.svc
+                .keygen(
+                    issuer,
+                    &st.cfg.device_profile,
+                    device.clone(),
+                    token,
+                    st.cfg.keygen_prf,
+                )
+                .await?,
         )
-        .await?;
-    claim.spend();
+    }
+    .await;
+    let out = match out {
+        Ok(o) => {
+            claim.spend();
+            o
+        }
+        Err(e) => {
+            claim.release().await;
+            return Err(e);
+        }
+    };
     tracing::info!(device = %device, serial = %out.cert.serial, "EST server-generated key issued");
     let blocks =
         smtrust_crypto::pem::blocks(out.encrypted_key_pem.as_bytes()).map_err(Error::from)?;
@@ -113,17 +147,18 @@ pub(super) async fn serverkeygen<S: Store>(
     )?)
 }
 
-async fn authenticate<S: Store>(
+async fn authenticate<S: TokenStore>(
     st: &EstState<S>,
+    issuer: &str,
     mode: Mode,
     peer: &Peer,
     headers: &HeaderMap,
-) -> Result<(DeviceId, Auth), Refusal> {
+) -> Result<(DeviceId, Auth<S>), Refusal> {
     if mode == Mode::Enroll
         && let Some((device, token)) = basic(headers)?
     {
         st.rate(&device)?;
-        let claim = st.tokens.claim(&device, &token, now())?;
+        let claim = token_store::claim(st.svc.store(), issuer, &device, &token, now()).await?;
         return Ok((device, Auth::Token(claim)));
     }
     let (Some(leaf), identity) = (&peer.leaf, &peer.identity) else {
@@ -242,7 +277,7 @@ async fn read_pkcs10(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal
 }
 
 /// Verify the CSR and check it against the profile and the authenticated device, issuing nothing.
-fn precheck<S: Store>(
+fn precheck<S: TokenStore>(
     st: &EstState<S>,
     issuer: &str,
     der: &[u8],
@@ -261,7 +296,7 @@ fn precheck<S: Store>(
 }
 
 /// Revoke a certificate the new one replaces (reason superseded).
-async fn supersede<S: Store>(st: &EstState<S>, rec: &CertRecord) -> Result<(), Refusal> {
+async fn supersede<S: TokenStore>(st: &EstState<S>, rec: &CertRecord) -> Result<(), Refusal> {
     st.svc
         .revoke(&rec.issuer, &rec.serial, RevocationReason::Superseded)
         .await?;

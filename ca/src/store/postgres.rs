@@ -9,7 +9,10 @@ use crate::{Error, StoreError};
 /// The NOTIFY channel revocation events are sent on (payload: [`RevocationEvent`] as JSON).
 pub const NOTIFY_CHANNEL: &str = "smtrust_revocation";
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../../migrations/postgres/0002_est_tokens.sql")),
+];
 
 impl SqlStore {
     /// Connect to PostgreSQL (`postgres://…`) and migrate. Concurrent first starts of several nodes are

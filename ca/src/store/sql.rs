@@ -74,6 +74,22 @@ impl SqlStore {
     pub(super) fn is_postgres(&self) -> bool {
         matches!(self.pool, Pool::Postgres(_))
     }
+
+    /// The SQLite pool, for crate modules that keep their own tables (EST tokens).
+    pub(crate) fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p),
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for crate modules that keep their own tables (EST tokens).
+    pub(crate) fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.pool {
+            Pool::Postgres(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
 }
 
 const COLS: &str = "serial, issuer, status, device_id, profile, der, not_after, revoked_at, reason";

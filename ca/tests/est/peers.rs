@@ -112,7 +112,7 @@ async fn openssl_csr_enrolls_and_openssl_parses_the_response() {
         ])
         .unwrap();
     let der = std::fs::read(&csr).unwrap();
-    let t = token(&st, "ctw-ossl-1");
+    let t = token(&st, "ctw-ossl-1").await;
     let (status, h, body) = call(
         &st,
         post("simpleenroll", &der, Some(&basic("ctw-ossl-1", &t))),

@@ -22,7 +22,7 @@ async fn bad_bodies_are_refused_and_nothing_is_issued() {
     let before = issued(&pki).await;
     let sk = Sm2SecretKey::generate().unwrap();
     let csr = make_csr(&sk, "CN=ctw-r1");
-    let t = token(&st, "ctw-r1");
+    let t = token(&st, "ctw-r1").await;
     let auth = basic("ctw-r1", &t);
 
     // Wrong content type: 415.
@@ -156,7 +156,7 @@ async fn non_sm2_csr_is_refused() {
             &s(&csr),
         ])
         .unwrap();
-    let t = token(&st, "ctw-p256");
+    let t = token(&st, "ctw-p256").await;
     let der = std::fs::read(&csr).unwrap();
     let (status, _, body) = call(
         &st,
@@ -201,7 +201,7 @@ async fn routes_methods_reenroll_and_rate_limit() {
     );
 
     // A device certificate on simpleenroll: told to use simplereenroll.
-    let t = token(&st, "ctw-rl");
+    let t = token(&st, "ctw-rl").await;
     let (status, _, body) = call(&st, post("simpleenroll", &csr, Some(&basic("ctw-rl", &t)))).await;
     assert_eq!(status, 200, "{}", text(&body));
     let cert = leaf_of(&body);
@@ -226,7 +226,7 @@ async fn device_certificate_cannot_simpleenroll() {
     let (_pki, st) = est().await;
     let sk = Sm2SecretKey::generate().unwrap();
     let csr = make_csr(&sk, "CN=ctw-dc");
-    let t = token(&st, "ctw-dc");
+    let t = token(&st, "ctw-dc").await;
     let (status, _, body) = call(&st, post("simpleenroll", &csr, Some(&basic("ctw-dc", &t)))).await;
     assert_eq!(status, 200);
     let cert = leaf_of(&body);
@@ -249,7 +249,7 @@ async fn serverkeygen_returns_encrypted_key_and_certificate() {
     let csr = make_csr(&sk, "CN=ctw-kg");
     // Without a token: 401.
     assert_eq!(call(&st, post("serverkeygen", &csr, None)).await.0, 401);
-    let t = token(&st, "ctw-kg");
+    let t = token(&st, "ctw-kg").await;
     let (status, h, body) = call(&st, post("serverkeygen", &csr, Some(&basic("ctw-kg", &t)))).await;
     assert_eq!(status, 200, "{}", text(&body));
     let ct = h.get("content-type").unwrap();

@@ -3,6 +3,7 @@
 //! the same `CaService` calls the HTTP API makes.
 
 mod crl;
+mod est_token;
 mod init;
 mod issue;
 mod keygen;
@@ -54,6 +55,8 @@ enum CaCommand {
     List(show::ListArgs),
     /// The issuing CA's chain (issuing CA first, root last) as PEM.
     ExportChain(show::ExportArgs),
+    /// Mint a one-time EST enrollment token for a device (through the running server, or offline).
+    EstToken(est_token::EstTokenArgs),
 }
 
 /// The CA opened for one command: the runtime its service runs on, the unsealed keystore, the CA.
@@ -108,9 +111,12 @@ pub(crate) fn run(args: &CaArgs, data_dir: Option<&Path>, json: bool) -> anyhow:
     if let CaCommand::Init(a) = &args.command {
         return init::run(a, &dir, &args.unlock(), json);
     }
+    if let CaCommand::EstToken(a) = &args.command {
+        return est_token::run(a, &dir, json);
+    }
     let ctx = open(&dir, &args.unlock())?;
     match &args.command {
-        CaCommand::Init(_) => unreachable_init(),
+        CaCommand::Init(_) | CaCommand::EstToken(_) => unreachable_init(),
         CaCommand::Issue(a) => issue::run(a, &ctx, json),
         CaCommand::Keygen(a) => keygen::run(a, &ctx, json),
         CaCommand::Revoke(a) => revoke::revoke(a, &ctx, json),

@@ -69,6 +69,7 @@ pub(crate) fn run(
         )
         .await?;
         let node = Node::start(&data_dir, keystore, opts).await?;
+        admin.attach_est(node.est.clone());
         let listening = serde_json::json!({
             "api": format!("https://{}", node.api_addr),
             "http": format!("http://{}", node.http_addr),

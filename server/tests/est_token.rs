@@ -1,0 +1,205 @@
+//! EST enrollment tokens through the real binary: `smtrust ca est-token` mints offline (no server) and through
+//! the running server's admin socket; `smtrust agent enroll` uses a token over TLS 1.3-SM; a replay is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const PASS: &str = "a long operator passphrase for the EST token test";
+
+fn smtrust(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smtrust"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("SMTRUST_PASSPHRASE", PASS)
+        .env_remove("SMTRUST_EST_TOKEN")
+        .output()
+        .expect("run smtrust")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(out: Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).expect("JSON")
+}
+
+fn mint(dir: &Path, device: &str) -> serde_json::Value {
+    json(smtrust(
+        dir,
+        &[
+            "--json",
+            "ca",
+            "est-token",
+            "--device-id",
+            device,
+            "--ttl",
+            "1h",
+        ],
+    ))
+}
+
+/// `smtrust agent enroll` with `token` in a file; returns the output.
+fn enroll(data: &Path, agent: &Path, device: &str, token: &str, api: &str) -> Output {
+    let tf = agent.with_extension("token");
+    std::fs::create_dir_all(agent.parent().unwrap()).unwrap();
+    std::fs::write(&tf, token).unwrap();
+    let chain = data.join("ca").join("chain.pem");
+    smtrust(
+        data,
+        &[
+            "--json",
+            "agent",
+            "--dir",
+            agent.to_str().unwrap(),
+            "enroll",
+            "--device-id",
+            device,
+            "--token-file",
+            tf.to_str().unwrap(),
+            "--server",
+            api,
+            "--server-name",
+            "localhost",
+            "--ca",
+            chain.to_str().unwrap(),
+        ],
+    )
+}
+
+fn serve(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smtrust"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args([
+            "--json",
+            "serve",
+            "--api",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env("SMTRUST_PASSPHRASE", PASS)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start smtrust serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+    let api = v["api"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://")
+        .to_owned();
+    (child, api)
+}
+
+fn stop(mut child: Child) {
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..100 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("serve did not stop on SIGINT");
+}
+
+#[test]
+fn tokens_minted_offline_and_over_the_admin_socket_enroll_an_agent_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    ok(smtrust(&data, &["keystore", "init"]));
+    ok(smtrust(
+        &data,
+        &["ca", "init", "--label", "line1", "--namespace", "ctw-"],
+    ));
+
+    // No server: minted in the database directly.
+    let offline = mint(&data, "ctw-est-off");
+    assert!(
+        offline["via"].as_str().unwrap().contains("offline"),
+        "{offline}"
+    );
+    assert_eq!(offline["issuer"], "line1");
+    // Another label than the data directory's issuing CA is refused.
+    let bad = smtrust(
+        &data,
+        &[
+            "ca",
+            "est-token",
+            "--device-id",
+            "ctw-x",
+            "--issuer",
+            "nope",
+        ],
+    );
+    assert!(!bad.status.success());
+
+    let (child, api) = serve(&data);
+    let mode = std::fs::metadata(data.join("admin.sock"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "admin socket is owner-only");
+
+    // Through the running server's admin socket.
+    let live = mint(&data, "ctw-est-1");
+    assert!(
+        live["via"].as_str().unwrap().contains("running server"),
+        "{live}"
+    );
+    let token = live["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 43);
+    let agents = tmp.path().join("agents");
+    let st = serde_json::from_str::<serde_json::Value>(&ok(enroll(
+        &data,
+        &agents.join("a"),
+        "ctw-est-1",
+        &token,
+        &api,
+    )))
+    .unwrap();
+    assert_eq!(st["device_id"], "ctw-est-1", "{st}");
+    assert_eq!(st["certificate"]["matches_key"], true, "{st}");
+
+    // Replay from another device directory: refused, nothing issued.
+    let replay = enroll(&data, &agents.join("b"), "ctw-est-1", &token, &api);
+    assert!(!replay.status.success());
+    let err = String::from_utf8_lossy(&replay.stderr);
+    assert!(err.contains("401") && err.contains("already used"), "{err}");
+
+    // The token minted before the server started is in the same database: it works once.
+    ok(enroll(
+        &data,
+        &agents.join("c"),
+        "ctw-est-off",
+        offline["token"].as_str().unwrap(),
+        &api,
+    ));
+    // A wrong token for a device with one outstanding: refused.
+    let fresh = mint(&data, "ctw-est-2");
+    assert!(fresh["token"] != live["token"]);
+    let wrong = enroll(&data, &agents.join("d"), "ctw-est-2", &token, &api);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("does not match"));
+    stop(child);
+}
