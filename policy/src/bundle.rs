@@ -2,6 +2,7 @@
 //! (topic rules indexed) before it can be used. A `Bundle` value is always valid.
 
 use crate::Error;
+use crate::fixed::{FixedPolicies, is_principal_only};
 use crate::mqtt::trie::RuleTrie;
 use crate::rule::{RuleError, TopicTemplate};
 use cedar_policy::{
@@ -141,9 +142,11 @@ pub(crate) struct TopicRule {
     pub(crate) forbid: bool,
     /// A set holding only this policy, for when several rules apply at once.
     pub(crate) set: PolicySet,
-    /// Per action (`ActionKind as usize`): this policy plus the action's unannotated policies,
-    /// so the common case (one rule applies) is a single Cedar evaluation.
+    /// Per action (`ActionKind as usize`): this policy plus the action's request-dependent
+    /// unannotated policies, so the common case (one rule applies) is a single Cedar call.
     pub(crate) with_unannotated: [Option<PolicySet>; 4],
+    /// Per action: the slot in [`Bundle::fixed`] when the outcome is fixed per principal.
+    pub(crate) fixed_slot: [Option<usize>; 4],
 }
 
 /// A validated, compiled policy bundle. Cheap to share behind an `Arc`.
@@ -154,8 +157,11 @@ pub struct Bundle {
     policies: PolicySet,
     entities: Entities,
     names: Names,
-    /// Policies without `@topic`, per action they can apply to.
+    /// Policies without `@topic` that depend on the request, per action they can apply to.
     unannotated: [Option<PolicySet>; 4],
+    /// Per action: the policies whose outcome is fixed per principal (evaluated once per
+    /// principal, see `fixed`).
+    pub(crate) fixed: [FixedPolicies; 4],
     pub(crate) rules: Vec<TopicRule>,
     pub(crate) publish_index: RuleTrie,
     pub(crate) subscribe_index: RuleTrie,
@@ -196,16 +202,23 @@ impl Bundle {
         let entities = Entities::from_json_str(&sources.entities, Some(&schema))?;
 
         let mut unannotated: [Option<PolicySet>; 4] = Default::default();
+        let mut fixed: [FixedPolicies; 4] = Default::default();
         let mut rules = Vec::new();
         let mut publish_index = RuleTrie::default();
         let mut subscribe_index = RuleTrie::default();
         for p in policies.policies() {
             let kinds = applies_to(p, &names);
+            let principal_only = is_principal_only(p);
+            let forbid = p.effect() == Effect::Forbid;
             let Some(text) = p.annotation(TOPIC_ANNOTATION) else {
                 for kind in kinds {
-                    unannotated[kind as usize]
-                        .get_or_insert_with(PolicySet::new)
-                        .add(p.clone())?;
+                    if principal_only {
+                        fixed[kind as usize].add(p, forbid, true)?;
+                    } else {
+                        unannotated[kind as usize]
+                            .get_or_insert_with(PolicySet::new)
+                            .add(p.clone())?;
+                    }
                 }
                 continue;
             };
@@ -223,7 +236,6 @@ impl Bundle {
             if !topic_only || kinds.is_empty() {
                 return Err(rule_err(RuleError::ActionScope));
             }
-            let forbid = p.effect() == Effect::Forbid;
             let index = rules.len();
             for kind in &kinds {
                 let trie = match kind {
@@ -235,8 +247,13 @@ impl Bundle {
             let mut set = PolicySet::new();
             set.add(p.clone())?;
             let mut with_unannotated: [Option<PolicySet>; 4] = Default::default();
+            let mut fixed_slot = [None; 4];
             for kind in kinds {
-                with_unannotated[kind as usize] = Some(set.clone());
+                if principal_only {
+                    fixed_slot[kind as usize] = Some(fixed[kind as usize].add(p, forbid, false)?);
+                } else {
+                    with_unannotated[kind as usize] = Some(set.clone());
+                }
             }
             rules.push(TopicRule {
                 policy_id: p.id().to_string(),
@@ -244,6 +261,7 @@ impl Bundle {
                 forbid,
                 set,
                 with_unannotated,
+                fixed_slot,
             });
         }
         // Unannotated policies are all known only now; add them to each rule's combined sets.
@@ -264,6 +282,7 @@ impl Bundle {
             entities,
             names,
             unannotated,
+            fixed,
             rules,
             publish_index,
             subscribe_index,
@@ -325,7 +344,7 @@ impl std::fmt::Debug for Bundle {
 }
 
 /// The actions a policy's scope admits (our schema has no action groups).
-fn applies_to(p: &Policy, names: &Names) -> Vec<ActionKind> {
+pub(crate) fn applies_to(p: &Policy, names: &Names) -> Vec<ActionKind> {
     let admits = |uid: &EntityUid| match p.action_constraint() {
         ActionConstraint::Any => true,
         ActionConstraint::Eq(a) => a == *uid,

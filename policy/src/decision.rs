@@ -8,7 +8,8 @@
 //! case are precombined at compile time), so Cedar's own combination decides: any satisfied
 //! forbid denies, else any satisfied permit allows, else deny.
 
-use crate::bundle::{ActionKind, Bundle};
+use crate::bundle::{ActionKind, Bundle, TopicRule};
+use crate::fixed::{FixedPolicies, Outcome};
 use crate::mqtt::{TopicFilter, TopicName, includes, matches, overlaps};
 use crate::principal::Principal;
 use crate::rule::Variable;
@@ -130,6 +131,53 @@ struct Tally {
     notes: Vec<Reason>,
 }
 
+impl Tally {
+    /// Counts a principal-only policy as Cedar would have: satisfied, skipped, or failed.
+    fn record(&mut self, fixed: &FixedPolicies, outcomes: &[Outcome], slot: usize) {
+        let (Some((id, forbid)), Some(outcome)) = (fixed.ids.get(slot), outcomes.get(slot)) else {
+            return;
+        };
+        match outcome {
+            Outcome::Satisfied if *forbid => self.forbids.push(id.clone()),
+            Outcome::Satisfied => self.permits.push(id.clone()),
+            Outcome::Error(message) => self.notes.push(Reason::PolicyError {
+                message: message.clone(),
+            }),
+            Outcome::NotSatisfied => {}
+        }
+    }
+
+    /// Cedar's combination: any satisfied forbid denies, else any satisfied permit allows,
+    /// else deny. Policy ids are sorted so a decision reads the same however it was reached.
+    fn conclude(mut self, version: u64) -> Decision {
+        self.permits.sort_unstable();
+        self.forbids.sort_unstable();
+        let (allowed, policy_ids, verdict) = if !self.forbids.is_empty() {
+            let reasons = self.forbids.iter().map(|id| Reason::Forbidden {
+                policy_id: id.clone(),
+            });
+            let reasons = reasons.collect::<Vec<_>>();
+            (false, self.forbids, reasons)
+        } else if !self.permits.is_empty() {
+            let reasons = self.permits.iter().map(|id| Reason::Permitted {
+                policy_id: id.clone(),
+            });
+            let reasons = reasons.collect();
+            (true, self.permits, reasons)
+        } else {
+            (false, Vec::new(), vec![Reason::NoPermit])
+        };
+        let mut reasons = verdict;
+        reasons.extend(self.notes);
+        Decision {
+            allowed,
+            policy_ids,
+            bundle_version: version,
+            reasons,
+        }
+    }
+}
+
 impl Bundle {
     /// Decides `op` for `principal` with this bundle, reporting `version` in the decision.
     pub fn decide(&self, principal: &Principal, op: &Operation, version: u64) -> Decision {
@@ -144,10 +192,6 @@ impl Bundle {
                 return Decision::deny(version, Reason::InvalidPrincipal { message });
             }
         };
-        let Some(request) = self.request(&resolved.uid, principal, op) else {
-            let message = "request context".to_owned();
-            return Decision::deny(version, Reason::InvalidPrincipal { message });
-        };
         let mut tally = Tally::default();
         let mut candidates = Vec::new();
         match op {
@@ -157,43 +201,34 @@ impl Bundle {
             }
             Operation::Connect { .. } | Operation::Http { .. } => {}
         }
-        // Keep the rules whose filter applies, then ask Cedar once: with the action's
-        // unannotated policies alone, with one rule's precombined set, or (rarely, when
-        // several rules apply) with a set assembled for this request.
-        let mut applying = Vec::new();
+        // Policies whose outcome is fixed for this principal were decided when its entities
+        // were built: take those outcomes, and keep for Cedar only what depends on the request.
+        let fixed = &self.fixed[kind as usize];
+        let outcomes = &resolved.outcomes[kind as usize];
+        for slot in &fixed.unannotated {
+            tally.record(fixed, outcomes, *slot);
+        }
+        let mut dynamic = Vec::new();
         for index in candidates {
             let Some(rule) = self.rules.get(index) else {
                 continue;
             };
-            let applies = match rule.template.bind(principal) {
-                Ok(bound) => match op {
-                    Operation::Publish(name) => matches(&bound, name),
-                    Operation::Subscribe(f) if rule.forbid => overlaps(&bound, f),
-                    Operation::Subscribe(f) => includes(&bound, f),
-                    Operation::Connect { .. } | Operation::Http { .. } => false,
-                },
-                Err(variable) => {
-                    tally.notes.push(Reason::Unbound {
-                        policy_id: rule.policy_id.clone(),
-                        variable,
-                    });
-                    rule.forbid
+            if self.rule_applies(rule, principal, op, &mut tally) {
+                match rule.fixed_slot[kind as usize] {
+                    Some(slot) => tally.record(fixed, outcomes, slot),
+                    None => dynamic.push(rule),
                 }
-            };
-            if applies {
-                applying.push(rule);
             }
         }
-        match applying.as_slice() {
-            [] => {
-                if let Some(set) = self.unannotated(kind) {
-                    self.evaluate(set, &request, &resolved.entities, &mut tally);
-                }
-            }
-            [rule] => match &rule.with_unannotated[kind as usize] {
-                Some(set) => self.evaluate(set, &request, &resolved.entities, &mut tally),
-                None => self.evaluate(&rule.set, &request, &resolved.entities, &mut tally),
-            },
+        // Ask Cedar once, if anything is left: the action's request-dependent unannotated
+        // policies alone, with one rule's precombined set, or (rarely, when several rules
+        // apply) with a set assembled for this request.
+        let assembled;
+        let set = match dynamic.as_slice() {
+            [] => self.unannotated(kind),
+            [rule] => rule.with_unannotated[kind as usize]
+                .as_ref()
+                .or(Some(&rule.set)),
             several => {
                 let mut set = self.unannotated(kind).cloned().unwrap_or_default();
                 for rule in several {
@@ -202,34 +237,48 @@ impl Bundle {
                         let _ = set.add(p.clone());
                     }
                 }
-                self.evaluate(&set, &request, &resolved.entities, &mut tally);
+                assembled = set;
+                Some(&assembled)
             }
+        };
+        if let Some(set) = set.filter(|s| !s.is_empty()) {
+            let Some(request) = self.request(&resolved.uid, principal, op) else {
+                let message = "request context".to_owned();
+                return Decision::deny(version, Reason::InvalidPrincipal { message });
+            };
+            self.evaluate(set, &request, &resolved.entities, &mut tally);
         }
-        let (allowed, policy_ids, verdict) = if !tally.forbids.is_empty() {
-            let reasons = tally.forbids.iter().map(|id| Reason::Forbidden {
-                policy_id: id.clone(),
-            });
-            (false, tally.forbids.clone(), reasons.collect::<Vec<_>>())
-        } else if !tally.permits.is_empty() {
-            let reasons = tally.permits.iter().map(|id| Reason::Permitted {
-                policy_id: id.clone(),
-            });
-            (true, tally.permits.clone(), reasons.collect())
-        } else {
-            (false, Vec::new(), vec![Reason::NoPermit])
-        };
-        let mut reasons = verdict;
-        reasons.extend(tally.notes);
-        let decision = Decision {
-            allowed,
-            policy_ids,
-            bundle_version: version,
-            reasons,
-        };
+        let decision = tally.conclude(version);
         if !decision.allowed {
             tracing::debug!(operation = %op, client_id = principal.client_id(), reasons = ?decision.reasons, "policy denied");
         }
         decision
+    }
+
+    /// Binds `rule` to the principal and checks its filter against the topic or filter of
+    /// `op`. A rule that cannot bind is noted; it applies only when it is a forbid.
+    fn rule_applies(
+        &self,
+        rule: &TopicRule,
+        principal: &Principal,
+        op: &Operation,
+        tally: &mut Tally,
+    ) -> bool {
+        match rule.template.bind(principal) {
+            Ok(bound) => match op {
+                Operation::Publish(name) => matches(&bound, name),
+                Operation::Subscribe(f) if rule.forbid => overlaps(&bound, f),
+                Operation::Subscribe(f) => includes(&bound, f),
+                Operation::Connect { .. } | Operation::Http { .. } => false,
+            },
+            Err(variable) => {
+                tally.notes.push(Reason::Unbound {
+                    policy_id: rule.policy_id.clone(),
+                    variable,
+                });
+                rule.forbid
+            }
+        }
     }
 
     fn request(&self, principal: &EntityUid, who: &Principal, op: &Operation) -> Option<Request> {
@@ -287,3 +336,6 @@ impl Bundle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,7 @@ mod bundle;
 mod decision;
 mod engine;
 mod error;
+mod fixed;
 mod history;
 pub mod mqtt;
 mod principal;

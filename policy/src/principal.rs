@@ -7,6 +7,7 @@
 
 use crate::Error;
 use crate::bundle::Bundle;
+use crate::fixed::{self, Outcomes};
 use crate::rule::{Bindings, Variable};
 use arc_swap::ArcSwapOption;
 use cedar_policy::{Entities, Entity, EntityId, EntityUid, RestrictedExpression};
@@ -95,6 +96,8 @@ pub(crate) struct Resolved {
     pub(crate) bundle_id: u64,
     pub(crate) uid: EntityUid,
     pub(crate) entities: Entities,
+    /// The bundle's principal-only policies, decided for this principal.
+    pub(crate) outcomes: Outcomes,
 }
 
 /// The subject of a decision. Build once per connection (or session) and reuse it.
@@ -218,10 +221,12 @@ impl Principal {
         let entity = Entity::new(uid.clone(), attrs, parents)
             .map_err(|e| Error::PrincipalAttribute(Box::new(e)))?;
         let entities = Entities::from_entities([entity], Some(bundle.schema()))?;
+        let outcomes = fixed::evaluate(&bundle.fixed, names, &bundle.authorizer, &uid, &entities);
         Ok(Resolved {
             bundle_id: bundle.instance_id(),
             uid,
             entities,
+            outcomes,
         })
     }
 }
