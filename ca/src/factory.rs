@@ -12,16 +12,19 @@
 
 mod issuer;
 mod journal;
+mod keys;
 mod manifest;
 mod output;
 mod run;
+mod timing;
+mod worker;
 
 pub use issuer::{DevCsr, Issuer, make_csr, self_signed_issuer};
 pub use journal::{DumpItem, JournalDump, dump};
+pub use keys::{BATCH_KDF_ITERATIONS, BUNDLE_KDF_SCHEME, BatchKdf, KeyProtection, Secret};
 pub use manifest::{Entry, InputFormat, Refusal};
-pub use run::{
-    BatchReport, BatchSpec, Factory, KeyProtection, Mode, Progress, RefusedItem, SERIAL_LEN,
-};
+pub use run::{BatchReport, BatchSpec, Factory, Mode, Progress, RefusedItem, SERIAL_LEN};
+pub use timing::{Stage, StageTime, Timings};
 
 /// Why a factory operation failed as a whole (per-device refusals are [`Refusal`]s in the report).
 #[derive(Debug, thiserror::Error)]

@@ -5,9 +5,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::FactoryError;
+
+/// Rows per multi-row statement: one statement per few hundred rows instead of one per row (the SQLite
+/// driver costs a thread round trip per statement); 400 rows x 9 columns stays far below SQLite's 32766
+/// bound parameters.
+const ROWS: usize = 400;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS factory_batches (
@@ -63,8 +68,15 @@ pub(crate) struct Item {
 /// What a worker did with a pending device.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    Issued { seq: i64, cert: Vec<u8> },
-    Refused { seq: i64, reason: String },
+    Issued {
+        seq: i64,
+        serial: String,
+        cert: Vec<u8>,
+    },
+    Refused {
+        seq: i64,
+        reason: String,
+    },
 }
 
 /// A row to insert when the batch is planned.
@@ -152,6 +164,11 @@ impl Journal {
         params: &str,
         items: Vec<NewItem>,
     ) -> Result<(), FactoryError> {
+        let rows: Vec<(i64, NewItem)> = items
+            .into_iter()
+            .enumerate()
+            .map(|(seq, it)| (i64::try_from(seq).unwrap_or(i64::MAX), it))
+            .collect();
         self.rt.block_on(async {
             let mut tx = self.conn.begin().await?;
             sqlx::query("INSERT INTO factory_batches (id, issuer, params, state) VALUES (?, ?, ?, 'issuing')")
@@ -160,26 +177,25 @@ impl Journal {
                 .bind(params)
                 .execute(&mut *tx)
                 .await?;
-            for (seq, it) in items.into_iter().enumerate() {
-                let state = if it.refused.is_some() { "refused" } else { "pending" };
-                sqlx::query(
-                    "INSERT INTO factory_items (batch_id, seq, source, device_id, issuer, state, reason, serial, payload)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(id)
-                .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-                .bind(it.source)
-                .bind(it.device_id)
-                .bind(issuer)
-                .bind(state)
-                .bind(it.refused)
-                .bind(&it.serial)
-                .bind(it.payload)
-                .execute(&mut *tx)
-                .await?;
-                if let Some(serial) = &it.serial {
-                    ca.reserve(&mut tx, serial).await?;
-                }
+            for group in rows.chunks(ROWS) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO factory_items (batch_id, seq, source, device_id, issuer, state, reason, serial, payload) ",
+                );
+                q.push_values(group, |mut b, (seq, it)| {
+                    let state = if it.refused.is_some() { "refused" } else { "pending" };
+                    b.push_bind(id)
+                        .push_bind(*seq)
+                        .push_bind(it.source.as_str())
+                        .push_bind(it.device_id.as_deref())
+                        .push_bind(issuer)
+                        .push_bind(state)
+                        .push_bind(it.refused.as_deref())
+                        .push_bind(it.serial.as_deref())
+                        .push_bind(it.payload.as_deref());
+                });
+                q.build().execute(&mut *tx).await?;
+                let serials: Vec<&str> = group.iter().filter_map(|(_, it)| it.serial.as_deref()).collect();
+                ca.reserve(&mut tx, &serials).await?;
             }
             tx.commit().await
         })?;
@@ -199,13 +215,20 @@ impl Journal {
         Ok((n(row.get(0)), n(row.get(1))))
     }
 
-    pub(crate) fn pending(&mut self, id: &str, limit: usize) -> Result<Vec<Pending>, FactoryError> {
+    /// Up to `limit` pending devices after sequence number `after`, in order.
+    pub(crate) fn pending(
+        &mut self,
+        id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Pending>, FactoryError> {
         let rows = self.rt.block_on(
             sqlx::query(
                 "SELECT seq, device_id, serial, payload FROM factory_items
-                 WHERE batch_id = ? AND state = 'pending' ORDER BY seq LIMIT ?",
+                 WHERE batch_id = ? AND state = 'pending' AND seq > ? ORDER BY seq LIMIT ?",
             )
             .bind(id)
+            .bind(after)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&mut self.conn),
         )?;
@@ -229,34 +252,42 @@ impl Journal {
         ca: &CaRows,
         outcomes: &[Outcome],
     ) -> Result<(), FactoryError> {
+        let mut issued = Vec::new();
+        let mut refused = Vec::new();
+        for o in outcomes {
+            match o {
+                Outcome::Issued { seq, serial, cert } => {
+                    issued.push((*seq, serial.as_str(), cert.as_slice()))
+                }
+                Outcome::Refused { seq, reason } => refused.push((*seq, reason.as_str())),
+            }
+        }
         self.rt.block_on(async {
             let mut tx = self.conn.begin().await?;
-            for o in outcomes {
-                match o {
-                    Outcome::Issued { seq, cert } => {
-                        ca.activate(&mut tx, id, *seq, cert).await?;
-                        sqlx::query(
-                            "UPDATE factory_items SET state = 'issued', cert = ?, payload = NULL
-                             WHERE batch_id = ? AND seq = ? AND state = 'pending'",
-                        )
-                        .bind(cert.as_slice())
-                        .bind(id)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    Outcome::Refused { seq, reason } => {
-                        sqlx::query(
-                            "UPDATE factory_items SET state = 'refused', reason = ?, serial = NULL, payload = NULL
-                             WHERE batch_id = ? AND seq = ? AND state = 'pending'",
-                        )
-                        .bind(reason)
-                        .bind(id)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
+            for group in issued.chunks(ROWS) {
+                ca.activate(&mut tx, id, group).await?;
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "UPDATE factory_items SET state = 'issued', cert = v.column2, payload = NULL FROM (",
+                );
+                q.push_values(group, |mut b, (seq, _, cert)| {
+                    b.push_bind(*seq).push_bind(*cert);
+                });
+                q.push(") AS v WHERE factory_items.batch_id = ")
+                    .push_bind(id)
+                    .push(" AND factory_items.seq = v.column1 AND factory_items.state = 'pending'");
+                q.build().execute(&mut *tx).await?;
+            }
+            for group in refused.chunks(ROWS) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "UPDATE factory_items SET state = 'refused', reason = v.column2, serial = NULL, payload = NULL FROM (",
+                );
+                q.push_values(group, |mut b, (seq, reason)| {
+                    b.push_bind(*seq).push_bind(*reason);
+                });
+                q.push(") AS v WHERE factory_items.batch_id = ")
+                    .push_bind(id)
+                    .push(" AND factory_items.seq = v.column1 AND factory_items.state = 'pending'");
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await
         })?;
@@ -299,7 +330,7 @@ impl Journal {
                     .bind(seq)
                     .execute(&mut *tx)
                     .await?;
-                ca.reserve(&mut tx, new).await?;
+                ca.reserve(&mut tx, &[new.as_str()]).await?;
             }
             tx.commit().await
         })?;
@@ -351,42 +382,54 @@ pub(crate) struct CaRows {
 }
 
 impl CaRows {
-    /// Reserve `serial` (hex) as the CA store does before signing; a collision fails the transaction.
-    async fn reserve(&self, tx: &mut SqliteConnection, serial: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO ca_certs (serial, issuer, status, reserved_at, changed_at) VALUES (?, ?, 'reserved', ?, ?)",
-        )
-        .bind(serial)
-        .bind(&self.label)
-        .bind(self.now)
-        .bind(self.now)
-        .execute(&mut *tx)
-        .await?;
+    /// Reserve `serials` (hex) as the CA store does before signing; a collision fails the transaction.
+    async fn reserve(
+        &self,
+        tx: &mut SqliteConnection,
+        serials: &[&str],
+    ) -> Result<(), sqlx::Error> {
+        for group in serials.chunks(ROWS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO ca_certs (serial, issuer, status, reserved_at, changed_at) ",
+            );
+            q.push_values(group, |mut b, serial| {
+                b.push_bind(*serial)
+                    .push_bind(self.label.as_str())
+                    .push_bind("reserved")
+                    .push_bind(self.now)
+                    .push_bind(self.now);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
         Ok(())
     }
 
-    /// Mark the reserved serial of item `seq` active with its certificate.
+    /// Mark the reserved serials of `(seq, serial, certificate)` active with their certificates (the device
+    /// id comes from the journal row).
     async fn activate(
         &self,
         tx: &mut SqliteConnection,
         batch: &str,
-        seq: i64,
-        cert: &[u8],
+        group: &[(i64, &str, &[u8])],
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE ca_certs SET status = 'active', device_id = i.device_id, profile = ?, der = ?, not_after = ?,
-                 changed_at = ?
-             FROM (SELECT serial, device_id FROM factory_items WHERE batch_id = ? AND seq = ?) AS i
-             WHERE ca_certs.serial = i.serial AND ca_certs.status = 'reserved'",
-        )
-        .bind(&self.profile)
-        .bind(cert)
-        .bind(not_after(cert))
-        .bind(self.now)
-        .bind(batch)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE ca_certs SET status = 'active', device_id = i.device_id, der = v.column3, not_after = v.column4, profile = ",
+        );
+        q.push_bind(self.profile.as_str())
+            .push(", changed_at = ")
+            .push_bind(self.now)
+            .push(" FROM (");
+        q.push_values(group, |mut b, (seq, serial, cert)| {
+            b.push_bind(*seq)
+                .push_bind(*serial)
+                .push_bind(*cert)
+                .push_bind(not_after(cert));
+        });
+        q.push(") AS v JOIN factory_items AS i ON i.batch_id = ")
+            .push_bind(batch)
+            .push(" AND i.seq = v.column1 AND i.serial = v.column2")
+            .push(" WHERE ca_certs.serial = v.column2 AND ca_certs.status = 'reserved'");
+        q.build().execute(&mut *tx).await?;
         Ok(())
     }
 }

@@ -1,16 +1,16 @@
 //! The batch engine: plan (journal every device), issue in chunks on every core, publish, commit, report.
 
 use std::path::{Path, PathBuf};
-
-use smtrust_crypto::pkcs8::KdfPrf;
-use smtrust_crypto::sm2::{Sm2PublicKey, Sm2SecretKey};
-use zeroize::Zeroizing;
+use std::time::Instant;
 
 use super::FactoryError;
 use super::issuer::Issuer;
-use super::journal::{CaRows, Journal, NewItem, Outcome, Pending};
+use super::journal::{CaRows, Journal, NewItem, Outcome};
+use super::keys::{KeyProtection, RunKeys};
 use super::manifest::{self, InputFormat};
 use super::output::{self, OutDir, Staged};
+use super::timing::{Clock, Stage, Timings};
+use super::worker::Worker;
 
 /// Serial length: 16 random bytes, top bit clear (positive INTEGER, RFC 5280 §4.1.2.2).
 pub const SERIAL_LEN: usize = 16;
@@ -26,40 +26,6 @@ pub enum Mode {
     Csr,
     /// smtrust generates each device's key pair and writes a bundle.
     KeyGen,
-}
-
-/// How a generated private key is protected in its bundle.
-#[non_exhaustive]
-pub enum KeyProtection {
-    /// Encrypted PKCS#8 (PBES2, PBKDF2-HMAC-SHA256, SM4-CBC) under the batch passphrase.
-    Passphrase {
-        /// The passphrase (from a file or the environment, never a flag value).
-        passphrase: Zeroizing<Vec<u8>>,
-        /// PBKDF2 iterations per bundle.
-        iterations: u32,
-    },
-    /// The PKCS#8 DER encrypted with SM2 to the line's transport public key.
-    Envelope(Sm2PublicKey),
-}
-
-impl std::fmt::Debug for KeyProtection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Passphrase { iterations, .. } => {
-                write!(f, "Passphrase {{ iterations: {iterations}, .. }}")
-            }
-            Self::Envelope(_) => f.write_str("Envelope(..)"),
-        }
-    }
-}
-
-impl KeyProtection {
-    fn kind(&self) -> String {
-        match self {
-            Self::Passphrase { iterations, .. } => format!("pkcs8-pbes2/{iterations}"),
-            Self::Envelope(pk) => format!("sm2-envelope/{}", hex::encode(pk.sm3_fingerprint())),
-        }
-    }
 }
 
 /// What to issue.
@@ -95,12 +61,15 @@ impl BatchSpec {
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Params {
-    mode: Mode,
-    format: InputFormat,
-    out: PathBuf,
-    now: u64,
-    keys: String,
+pub(crate) struct Params {
+    pub(crate) mode: Mode,
+    pub(crate) format: InputFormat,
+    pub(crate) out: PathBuf,
+    pub(crate) now: u64,
+    pub(crate) keys: String,
+    /// Salt of the batch KDF (derived-passphrase bundles), hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) kdf_salt: Option<String>,
 }
 
 /// Progress after each chunk.
@@ -139,12 +108,17 @@ pub struct BatchReport {
     pub issued: u64,
     /// Devices refused.
     pub refused: u64,
+    /// Devices not yet settled (only while a batch is running or interrupted).
+    pub pending: u64,
     /// Serials burned by resumes (reserved, possibly signed, never published).
     pub resumed: bool,
     /// Every refusal with its reason.
     pub refusals: Vec<RefusedItem>,
     /// The output directory.
     pub out: PathBuf,
+    /// Where this run's time went (absent when a finished batch is only re-reported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
 }
 
 /// The factory: a journal database and an issuer.
@@ -187,6 +161,34 @@ impl Factory {
         keys: Option<&KeyProtection>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<BatchReport, FactoryError> {
+        let clock = Clock::default();
+        let started = Instant::now();
+        match self.plan_timed(spec, keys, &clock, started)? {
+            (id, Some(params)) => self.run(&id, &params, keys, false, progress, &clock, started),
+            (id, None) => self.resume_timed(&id, keys, progress, &clock, started),
+        }
+    }
+
+    /// Plan a batch (every device journaled, serials reserved) without issuing, or find it planned; returns
+    /// its id. [`Factory::resume`] then issues it.
+    pub fn plan(
+        &mut self,
+        spec: &BatchSpec,
+        keys: Option<&KeyProtection>,
+    ) -> Result<String, FactoryError> {
+        Ok(self
+            .plan_timed(spec, keys, &Clock::default(), Instant::now())?
+            .0)
+    }
+
+    /// (batch id, its parameters if planned now; `None` if it already existed).
+    fn plan_timed(
+        &mut self,
+        spec: &BatchSpec,
+        keys: Option<&KeyProtection>,
+        clock: &Clock,
+        started: Instant,
+    ) -> Result<(String, Option<Params>), FactoryError> {
         let m = manifest::read(&spec.input, spec.format)?;
         let issuer_fpr = self.issuer.fingerprint();
         let mode_tag = format!("{:?}", spec.mode);
@@ -197,7 +199,7 @@ impl Factory {
         ]);
         let id = hex::encode(id_hash.get(..16).unwrap_or_default());
         if self.journal.batch(&id)?.is_some() {
-            return self.resume(&id, keys, progress);
+            return Ok((id, None));
         }
         let params = Params {
             mode: spec.mode,
@@ -205,6 +207,10 @@ impl Factory {
             out: spec.out.clone(),
             now: spec.now,
             keys: keys.map(KeyProtection::kind).unwrap_or_default(),
+            kdf_salt: match keys {
+                Some(KeyProtection::DerivedPassphrase { .. }) => Some(super::keys::fresh_salt()?),
+                _ => None,
+            },
         };
         check_keys(&id, spec.mode, keys)?;
         let mut held = self
@@ -257,8 +263,9 @@ impl Factory {
         let rows = self.ca_rows(spec.now);
         self.journal
             .create(&id, &issuer_fpr, &rows, &params_json, items)?;
+        clock.add(Stage::Plan, started);
         tracing::info!(batch = %id, "factory batch planned");
-        self.run(&id, &params, keys, false, progress)
+        Ok((id, Some(params)))
     }
 
     /// Finish batch `id` after a crash (or report it again if it is done).
@@ -267,6 +274,46 @@ impl Factory {
         id: &str,
         keys: Option<&KeyProtection>,
         progress: &mut dyn FnMut(Progress),
+    ) -> Result<BatchReport, FactoryError> {
+        self.resume_timed(id, keys, progress, &Clock::default(), Instant::now())
+    }
+
+    /// The batch's current report from the journal, without issuing or writing anything.
+    pub fn report(&mut self, id: &str) -> Result<BatchReport, FactoryError> {
+        let (_, params, _) = self
+            .journal
+            .batch(id)?
+            .ok_or_else(|| FactoryError::UnknownBatch(id.to_owned()))?;
+        let params: Params =
+            serde_json::from_str(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
+        self.finish(id, &params, false, false, &Clock::default(), None)
+    }
+
+    /// The issued certificates of batch `id` in journal order: (device id, serial hex, certificate DER).
+    pub fn certificates(
+        &mut self,
+        id: &str,
+    ) -> Result<Vec<(String, String, Vec<u8>)>, FactoryError> {
+        Ok(self
+            .journal
+            .items(id)?
+            .into_iter()
+            .filter_map(
+                |it| match (it.state.as_str(), it.device_id, it.serial, it.cert) {
+                    ("issued", Some(d), Some(s), Some(c)) => Some((d, s, c)),
+                    _ => None,
+                },
+            )
+            .collect())
+    }
+
+    fn resume_timed(
+        &mut self,
+        id: &str,
+        keys: Option<&KeyProtection>,
+        progress: &mut dyn FnMut(Progress),
+        clock: &Clock,
+        started: Instant,
     ) -> Result<BatchReport, FactoryError> {
         let (issuer, params, state) = self
             .journal
@@ -281,7 +328,7 @@ impl Factory {
         let params: Params =
             serde_json::from_str(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
         if state == "done" {
-            return self.finish(id, &params, true, false);
+            return self.finish(id, &params, true, false, clock, None);
         }
         check_keys(id, params.mode, keys)?;
         if params.keys != keys.map(KeyProtection::kind).unwrap_or_default() {
@@ -290,9 +337,10 @@ impl Factory {
                 what: "key protection",
             });
         }
-        self.run(id, &params, keys, true, progress)
+        self.run(id, &params, keys, true, progress, clock, started)
     }
 
+    #[allow(clippy::too_many_arguments)] // one private call chain; a struct would only rename them
     fn run(
         &mut self,
         id: &str,
@@ -300,28 +348,84 @@ impl Factory {
         keys: Option<&KeyProtection>,
         resumed: bool,
         progress: &mut dyn FnMut(Progress),
+        clock: &Clock,
+        started: Instant,
     ) -> Result<BatchReport, FactoryError> {
         let out = OutDir::prepare(&params.out)?;
         if resumed {
             self.recover(id, params, &out)?;
         }
+        let run_keys = keys
+            .map(|k| k.prepare(params.kdf_salt.as_deref()))
+            .transpose()?;
         let (total, pending) = self.journal.counts(id)?;
         let mut done = total - pending;
         progress(Progress { done, total });
+        let rows = self.ca_rows(params.now);
+        let Self {
+            journal,
+            issuer,
+            threads,
+        } = self;
+        let worker = Worker {
+            issuer,
+            params,
+            keys: run_keys.as_ref(),
+            out: &out,
+            clock,
+            threads: *threads,
+        };
+        // Pipeline: the workers sign chunk N+1 while this thread publishes and commits chunk N. A crash in
+        // between leaves chunk N+1 pending with files only under .tmp/: the resume burns its serials.
+        let mut after = -1_i64;
+        let mut issued_run = 0_u64;
+        let mut chunk = journal.pending(id, after, CHUNK)?;
+        let mut signed: Option<(Vec<Outcome>, Vec<Staged>)> = None;
         loop {
-            let chunk = self.journal.pending(id, CHUNK)?;
-            if chunk.is_empty() {
-                break;
+            after = chunk.last().map_or(after, |p| p.seq);
+            let next = if chunk.is_empty() { None } else { Some(&chunk) };
+            let (fresh, committed) = std::thread::scope(|s| {
+                let h = next.map(|c| s.spawn(|| worker.issue_chunk(c)));
+                let committed = match signed.take() {
+                    Some((outcomes, staged)) => {
+                        let t = Instant::now();
+                        let r = out.publish(&staged);
+                        clock.add(Stage::Publish, t);
+                        r.and_then(|()| {
+                            clock.time(Stage::DbCommit, || journal.commit(id, &rows, &outcomes))
+                        })
+                        .map(|()| {
+                            let issued = outcomes
+                                .iter()
+                                .filter(|o| matches!(o, Outcome::Issued { .. }))
+                                .count() as u64;
+                            (outcomes.len() as u64, issued)
+                        })
+                    }
+                    None => Ok((0, 0)),
+                };
+                let fresh = h.map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(FactoryError::Issuer("worker thread panicked".into()))
+                    })
+                });
+                (fresh, committed)
+            });
+            let (n, issued) = committed?;
+            issued_run += issued;
+            if n > 0 {
+                done += n;
+                progress(Progress { done, total });
             }
-            let n = chunk.len() as u64;
-            let (outcomes, staged) = self.issue_chunk(&chunk, params, keys, &out)?;
-            out.publish(&staged)?;
-            let rows = self.ca_rows(params.now);
-            self.journal.commit(id, &rows, &outcomes)?;
-            done += n;
-            progress(Progress { done, total });
+            match fresh {
+                None => break,
+                Some(r) => signed = Some(r?),
+            }
+            chunk = journal.pending(id, after, CHUNK)?;
         }
-        self.finish(id, params, resumed, true)
+        let mut report = self.finish(id, params, resumed, true, clock, run_keys.as_ref())?;
+        report.timings = Some(clock.report(started.elapsed(), issued_run));
+        Ok(report)
     }
 
     /// After a crash: adopt bundles already renamed into place (they are whole: rename is the last step),
@@ -329,11 +433,15 @@ impl Factory {
     fn recover(&mut self, id: &str, params: &Params, out: &OutDir) -> Result<(), FactoryError> {
         if params.mode == Mode::KeyGen {
             let mut adopted = Vec::new();
-            for p in self.journal.pending(id, usize::MAX)? {
+            for p in self.journal.pending(id, -1, usize::MAX)? {
                 let path = out.bundle_path(&p.device_id);
                 if path.exists() {
                     let cert = output::adopt_bundle(&path, &p.serial, self.issuer.public_key())?;
-                    adopted.push(Outcome::Issued { seq: p.seq, cert });
+                    adopted.push(Outcome::Issued {
+                        seq: p.seq,
+                        serial: p.serial,
+                        cert,
+                    });
                 }
             }
             tracing::info!(batch = %id, adopted = adopted.len(), "adopted bundles written before the crash");
@@ -354,86 +462,6 @@ impl Factory {
         }
     }
 
-    fn issue_chunk(
-        &self,
-        chunk: &[Pending],
-        params: &Params,
-        keys: Option<&KeyProtection>,
-        out: &OutDir,
-    ) -> Result<(Vec<Outcome>, Vec<Staged>), FactoryError> {
-        let per = chunk.len().div_ceil(self.threads).max(1);
-        let results: Vec<WorkerResult> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .chunks(per)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|p| self.issue_one(p, params, keys, out))
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(FactoryError::Issuer("worker thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        let mut outcomes = Vec::with_capacity(chunk.len());
-        let mut staged = Vec::with_capacity(chunk.len());
-        for r in results {
-            for (o, st) in r? {
-                outcomes.push(o);
-                staged.extend(st);
-            }
-        }
-        Ok((outcomes, staged))
-    }
-
-    fn issue_one(
-        &self,
-        p: &Pending,
-        params: &Params,
-        keys: Option<&KeyProtection>,
-        out: &OutDir,
-    ) -> Result<(Outcome, Option<Staged>), FactoryError> {
-        let serial = hex::decode(&p.serial)
-            .map_err(|_| FactoryError::Issuer("journal serial is not hex".into()))?;
-        match (params.mode, keys) {
-            (Mode::Csr, _) => {
-                let outcome = match crate::csr::parse_and_verify(&p.payload) {
-                    Err(e) => Outcome::Refused {
-                        seq: p.seq,
-                        reason: e.to_string(),
-                    },
-                    Ok(csr) => match self.issuer.issue(&p.device_id, &csr, &serial, params.now)? {
-                        Ok(cert) => Outcome::Issued { seq: p.seq, cert },
-                        Err(reason) => Outcome::Refused { seq: p.seq, reason },
-                    },
-                };
-                Ok((outcome, None))
-            }
-            (Mode::KeyGen, Some(k)) => {
-                let sk = Sm2SecretKey::generate()?;
-                let req = super::issuer::generated_key_request(&p.device_id, &sk)?;
-                let cert = match self.issuer.issue(&p.device_id, &req, &serial, params.now)? {
-                    Ok(cert) => cert,
-                    Err(reason) => return Ok((Outcome::Refused { seq: p.seq, reason }, None)),
-                };
-                let key_pem = protect(&sk, k)?;
-                let text = output::bundle_text(&key_pem, &cert, self.issuer.chain_pem())?;
-                let staged = out.stage(&out.bundle_path(&p.device_id), text.as_bytes())?;
-                Ok((Outcome::Issued { seq: p.seq, cert }, Some(staged)))
-            }
-            (Mode::KeyGen, None) => Err(FactoryError::Issuer(
-                "key-generation mode needs a key protection".into(),
-            )),
-        }
-    }
-
     /// Write CSR-mode outputs and the report from the journal (idempotent), mark the batch done.
     fn finish(
         &mut self,
@@ -441,18 +469,27 @@ impl Factory {
         params: &Params,
         resumed: bool,
         write: bool,
+        clock: &Clock,
+        keys: Option<&RunKeys<'_>>,
     ) -> Result<BatchReport, FactoryError> {
+        let t = Instant::now();
         let items = self.journal.items(id)?;
-        let out = OutDir::prepare(&params.out)?;
         let mut report = BatchReport {
             batch_id: id.to_owned(),
             mode: params.mode,
             total: items.len() as u64,
             issued: 0,
             refused: 0,
+            pending: 0,
             resumed,
             refusals: Vec::new(),
             out: params.out.clone(),
+            timings: None,
+        };
+        let out = if write {
+            Some(OutDir::prepare(&params.out)?)
+        } else {
+            None
         };
         let mut jsonl = String::new();
         let mut staged = Vec::new();
@@ -460,20 +497,22 @@ impl Factory {
             match (it.state.as_str(), &it.cert, &it.device_id) {
                 ("issued", Some(cert), Some(dev)) => {
                     report.issued += 1;
-                    if params.mode == Mode::Csr && write {
-                        let pem = smtrust_crypto::pem::encode("CERTIFICATE", cert)?;
-                        if params.format == InputFormat::CsrDir {
-                            let text = format!("{}{}", pem.as_str(), self.issuer.chain_pem());
-                            staged.push(out.stage(&out.cert_path(dev), text.as_bytes())?);
-                        } else {
-                            let line = serde_json::json!({
-                                "device_id": dev, "serial": it.serial, "cert": pem.as_str(),
-                            });
-                            jsonl.push_str(&line.to_string());
-                            jsonl.push('\n');
-                        }
+                    let Some(out) = out.as_ref().filter(|_| params.mode == Mode::Csr) else {
+                        continue;
+                    };
+                    let pem = smtrust_crypto::pem::encode("CERTIFICATE", cert)?;
+                    if params.format == InputFormat::CsrDir {
+                        let text = format!("{}{}", pem.as_str(), self.issuer.chain_pem());
+                        staged.push(out.stage(&out.cert_path(dev), text.as_bytes())?);
+                    } else {
+                        let line = serde_json::json!({
+                            "device_id": dev, "serial": it.serial, "cert": pem.as_str(),
+                        });
+                        jsonl.push_str(&line.to_string());
+                        jsonl.push('\n');
                     }
                 }
+                ("pending", _, _) if !write => report.pending += 1,
                 _ => {
                     report.refused += 1;
                     report.refusals.push(RefusedItem {
@@ -486,7 +525,7 @@ impl Factory {
                 }
             }
         }
-        if write {
+        if let Some(out) = out {
             out.publish(&staged)?;
             if params.mode == Mode::Csr && params.format == InputFormat::CsrJsonl {
                 out.write_file(&out.root().join("certs.jsonl"), jsonl.as_bytes())?;
@@ -495,11 +534,17 @@ impl Factory {
                 &out.root().join("chain.pem"),
                 self.issuer.chain_pem().as_bytes(),
             )?;
+            if let Some(kdf) = keys.and_then(RunKeys::params_json) {
+                let json = serde_json::to_vec_pretty(&kdf)
+                    .map_err(|e| FactoryError::Manifest(e.to_string()))?;
+                out.write_file(&out.root().join("bundle-kdf.json"), &json)?;
+            }
             let json = serde_json::to_vec_pretty(&report)
                 .map_err(|e| FactoryError::Manifest(e.to_string()))?;
             out.write_file(&out.root().join("report.json"), &json)?;
             self.journal.finish(id)?;
         }
+        clock.add(Stage::Finish, t);
         tracing::info!(batch = %id, issued = report.issued, refused = report.refused, "factory batch done");
         Ok(report)
     }
@@ -515,7 +560,7 @@ fn check_keys(id: &str, mode: Mode, keys: Option<&KeyProtection>) -> Result<(), 
     Ok(())
 }
 
-/// 16 random bytes, top bit clear, never all-zero leading byte issues (first byte forced non-zero).
+/// 16 random bytes, top bit clear, first byte non-zero (so the DER INTEGER keeps all 16 bytes).
 fn fresh_serial() -> Result<String, FactoryError> {
     let mut s = smtrust_crypto::rng::bytes::<SERIAL_LEN>()?;
     if let Some(b) = s.first_mut() {
@@ -523,28 +568,3 @@ fn fresh_serial() -> Result<String, FactoryError> {
     }
     Ok(hex::encode(s))
 }
-
-fn protect(sk: &Sm2SecretKey, k: &KeyProtection) -> Result<String, FactoryError> {
-    Ok(match k {
-        KeyProtection::Passphrase {
-            passphrase,
-            iterations,
-        } => {
-            let der = smtrust_crypto::pkcs8::encrypt_pkcs8_with_iterations(
-                sk,
-                passphrase,
-                KdfPrf::HmacSha256,
-                *iterations,
-            )?;
-            smtrust_crypto::pem::encode(output::KEY_LABEL_PKCS8, &der)?.to_string()
-        }
-        KeyProtection::Envelope(pk) => {
-            let der = smtrust_crypto::pkcs8::encode_der(sk)?;
-            let ct = smtrust_crypto::sm2::encrypt_der(pk, &der)?;
-            smtrust_crypto::pem::encode(output::KEY_LABEL_ENVELOPE, &ct)?.to_string()
-        }
-    })
-}
-
-/// What one signing thread returns for its part of a chunk.
-type WorkerResult = Result<Vec<(Outcome, Option<Staged>)>, FactoryError>;

@@ -144,18 +144,24 @@ impl IssuerArgs {
     }
 }
 
-/// How generated keys are protected: SM2 envelope to a transport key, else encrypted PKCS#8.
+/// How generated keys are protected: SM2 envelope to a transport key, else encrypted PKCS#8 under a
+/// per-device password derived from the batch passphrase (docs/factory.md, "Bundle passwords").
 #[derive(Debug, Args)]
 pub(crate) struct KeyArgs {
     /// Encrypt each generated PKCS#8 key to this SM2 public key (PEM) instead of a passphrase.
     #[arg(long)]
     transport_key: Option<PathBuf>,
-    /// File holding the bundle passphrase (else env SMTRUST_BUNDLE_PASSPHRASE).
+    /// File holding the batch passphrase (else env SMTRUST_BUNDLE_PASSPHRASE).
     #[arg(long)]
     passphrase_file: Option<PathBuf>,
-    /// PBKDF2 iterations per encrypted PKCS#8 bundle (1000..=10000000).
-    #[arg(long, default_value_t = smtrust_crypto::pkcs8::DEFAULT_ITERATIONS)]
-    kdf_iterations: u32,
+    /// Encrypt every bundle under the passphrase itself with a full PBKDF2 per bundle (slow: ~0.1 s per
+    /// device) instead of per-device passwords derived once per batch.
+    #[arg(long)]
+    per_bundle_kdf: bool,
+    /// PBKDF2 iterations: of the batch KDF (default 600000), or per bundle with --per-bundle-kdf
+    /// (default 65536); 1000..=10000000.
+    #[arg(long)]
+    kdf_iterations: Option<u32>,
 }
 
 impl KeyArgs {
@@ -166,14 +172,26 @@ impl KeyArgs {
                 .with_context(|| format!("{} is not an SM2 public key", p.display()))?;
             return Ok(Some(KeyProtection::Envelope(pk)));
         }
-        Ok(
-            secret(self.passphrase_file.as_deref(), "SMTRUST_BUNDLE_PASSPHRASE")?.map(
-                |passphrase| KeyProtection::Passphrase {
-                    passphrase,
-                    iterations: self.kdf_iterations,
-                },
-            ),
-        )
+        let Some(passphrase) =
+            secret(self.passphrase_file.as_deref(), "SMTRUST_BUNDLE_PASSPHRASE")?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(if self.per_bundle_kdf {
+            KeyProtection::Passphrase {
+                passphrase,
+                iterations: self
+                    .kdf_iterations
+                    .unwrap_or(smtrust_crypto::pkcs8::DEFAULT_ITERATIONS),
+            }
+        } else {
+            KeyProtection::DerivedPassphrase {
+                passphrase,
+                iterations: self
+                    .kdf_iterations
+                    .unwrap_or(smtrust_ca::factory::BATCH_KDF_ITERATIONS),
+            }
+        }))
     }
 }
 
