@@ -16,6 +16,8 @@ mod feed;
 mod http;
 #[path = "gateway/mqtt.rs"]
 mod mqtt;
+#[path = "gateway/notify.rs"]
+mod notify;
 #[path = "gateway/pki.rs"]
 mod pki;
 #[path = "gateway/reload.rs"]

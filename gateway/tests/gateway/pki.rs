@@ -24,6 +24,8 @@ pub const ISSUER: &str = "devices";
 
 pub struct Pki {
     pub svc: CaService<SqlStore>,
+    /// The issuing CA's label.
+    pub label: String,
     pub root: CertificateDer<'static>,
     pub inter: CertificateDer<'static>,
     issuer: Arc<Issuer>,
@@ -67,6 +69,11 @@ pub fn csr(sk: &Sm2SecretKey, subject: &str) -> Vec<u8> {
 impl Pki {
     pub async fn new(name: &str) -> Self {
         let store = SqlStore::open_sqlite_memory().await.unwrap();
+        Self::with_store(name, store, ISSUER).await
+    }
+
+    /// A PKI whose CA service keeps its records in `store`, the issuing CA labelled `label`.
+    pub async fn with_store(name: &str, store: SqlStore, label: &str) -> Self {
         let svc = CaService::new(store, Profiles::default());
         let root_sk = Sm2SecretKey::generate().unwrap();
         let t = now();
@@ -89,7 +96,7 @@ impl Pki {
                 CaLimits::path_len(Some(0)),
                 Serial::random().unwrap(),
                 t,
-                IssuerConfig::new(ISSUER),
+                IssuerConfig::new(label),
             )
             .unwrap();
         let root_der = CertificateDer::from(root.certificate_der().to_vec());
@@ -99,7 +106,7 @@ impl Pki {
         let sk = Sm2SecretKey::generate().unwrap();
         let mut req = IssueRequest::new(csr(&sk, "CN=gateway,O=smtrust test"), None);
         req.dns_names = vec!["localhost".into()];
-        let cert = svc.issue(ISSUER, "server", req).await.unwrap();
+        let cert = svc.issue(label, "server", req).await.unwrap();
         let server = Device {
             id: "gateway".into(),
             chain: vec![CertificateDer::from(cert.der), inter_der.clone()],
@@ -108,6 +115,7 @@ impl Pki {
         };
         Self {
             svc,
+            label: label.to_owned(),
             root: root_der,
             inter: inter_der,
             issuer,
@@ -153,7 +161,7 @@ impl Pki {
     pub async fn device(&self, id: &str) -> Device {
         let sk = Sm2SecretKey::generate().unwrap();
         let req = IssueRequest::new(csr(&sk, &format!("CN={id}")), None);
-        let cert = self.svc.issue(ISSUER, "device", req).await.unwrap();
+        let cert = self.svc.issue(&self.label, "device", req).await.unwrap();
         Device {
             id: id.into(),
             chain: vec![CertificateDer::from(cert.der), self.inter.clone()],
