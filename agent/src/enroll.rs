@@ -121,7 +121,7 @@ impl Agent {
     }
 
     /// The device ID: from `device-id`, else from the certificate.
-    fn device_id(&self) -> Result<String, Error> {
+    pub(crate) fn device_id(&self) -> Result<String, Error> {
         if let Some(b) = home::read(&self.dir, home::DEVICE_ID)? {
             return Ok(String::from_utf8_lossy(&b).trim().to_owned());
         }

@@ -28,8 +28,8 @@ pub enum Error {
     /// A key file already exists and would be overwritten.
     #[error("{0} exists; refusing to overwrite a device key")]
     KeyExists(PathBuf),
-    /// The EST server answered with an error status; `message` is its text.
-    #[error("EST server refused ({status}): {message}")]
+    /// The server (EST or attestation) answered with an error status; `message` is its text.
+    #[error("server refused ({status}): {message}")]
     Refused {
         /// HTTP status.
         status: u16,
@@ -38,8 +38,8 @@ pub enum Error {
         /// Retry-After, seconds, when given.
         retry_after: Option<u64>,
     },
-    /// The EST server's answer could not be parsed.
-    #[error("bad EST response: {0}")]
+    /// The server's answer could not be parsed.
+    #[error("bad server response: {0}")]
     Response(String),
     /// Network or HTTP failure talking to the EST server.
     #[error("EST transport: {0}")]
@@ -59,6 +59,17 @@ pub enum Error {
     /// Building the CSR failed.
     #[error("CSR builder: {0}")]
     Builder(#[from] x509_cert::builder::Error),
+    /// Attestation: a measurement could not be taken, evidence not built, or the result not verified.
+    #[error("attestation: {0}")]
+    Attest(#[from] smtrust_attest::Error),
+    /// The attestation configuration (`attest.json`) is malformed.
+    #[error("{path}: {message}")]
+    AttestConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// DER encoding or decoding failed.
     #[error("DER: {0}")]
     Der(#[from] der::Error),

@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::Error;
 
-/// Where the EST server is and how to recognise it.
+/// Where the smtrust API server (EST, attestation) is and how to recognise it.
 #[derive(Debug, Clone)]
 pub struct EstServer {
     addr: String,
@@ -25,6 +25,14 @@ pub struct EstServer {
     label: Option<String>,
     roots: Vec<CertificateDer<'static>>,
     timeout: Duration,
+}
+
+/// A request body.
+pub(crate) struct Body {
+    pub(crate) content_type: &'static str,
+    /// Sent with `Content-Transfer-Encoding: base64` (EST).
+    pub(crate) base64: bool,
+    pub(crate) bytes: Bytes,
 }
 
 /// An HTTP answer, as the agent needs it.
@@ -77,17 +85,38 @@ impl EstServer {
         auth: Option<&str>,
         csr: Option<&[u8]>,
     ) -> Result<Answer, Error> {
-        tokio::time::timeout(self.timeout, self.call_inner(client, op, auth, csr))
-            .await
-            .map_err(|_| Error::Transport(format!("{op}: timed out after {:?}", self.timeout)))?
+        let body = csr.map(|der| Body {
+            content_type: "application/pkcs10",
+            base64: true,
+            bytes: Bytes::from(crate::csr::base64_lines(der)),
+        });
+        self.request(client, op, &self.path(op), auth, body).await
+    }
+
+    /// One request to `path` on the server (POST with `body`, else GET), named `what` in errors.
+    pub(crate) async fn request(
+        &self,
+        client: Option<&Credentials>,
+        what: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Body>,
+    ) -> Result<Answer, Error> {
+        tokio::time::timeout(
+            self.timeout,
+            self.call_inner(client, what, path, auth, body),
+        )
+        .await
+        .map_err(|_| Error::Transport(format!("{what}: timed out after {:?}", self.timeout)))?
     }
 
     async fn call_inner(
         &self,
         client: Option<&Credentials>,
         op: &str,
+        path: &str,
         auth: Option<&str>,
-        csr: Option<&[u8]>,
+        body: Option<Body>,
     ) -> Result<Answer, Error> {
         let t = |e: &dyn std::fmt::Display| Error::Transport(format!("{op}: {e}"));
         let roots = TrustRoots::new(&self.roots).map_err(smtrust_tls::Error::from)?;
@@ -112,18 +141,20 @@ impl EstServer {
             other => other.to_str().into_owned(),
         };
         let mut req = hyper::Request::builder()
-            .uri(self.path(op))
+            .uri(path)
             .header(header::HOST, host);
         if let Some(a) = auth {
             req = req.header(header::AUTHORIZATION, a);
         }
-        let body = match csr {
-            Some(der) => {
+        let body = match body {
+            Some(b) => {
                 req = req
                     .method(hyper::Method::POST)
-                    .header(header::CONTENT_TYPE, "application/pkcs10")
-                    .header("content-transfer-encoding", "base64");
-                Bytes::from(crate::csr::base64_lines(der))
+                    .header(header::CONTENT_TYPE, b.content_type);
+                if b.base64 {
+                    req = req.header("content-transfer-encoding", "base64");
+                }
+                b.bytes
             }
             None => {
                 req = req.method(hyper::Method::GET);

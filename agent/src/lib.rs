@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attest;
 mod csr;
 mod enroll;
 mod error;
@@ -10,6 +11,7 @@ mod home;
 mod renewal;
 
 // The public interface is:
+pub use attest::{AttestConfig, AttestOutcome, MeasurementSpec};
 pub use error::Error;
 pub use est::EstServer;
 pub use renewal::{renewal_due, renewal_due_at};

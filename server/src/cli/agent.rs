@@ -1,5 +1,5 @@
 //! `smtrust agent`: the device agent (crate `smtrust-agent`) from the command line: keygen, csr, enroll,
-//! renew, status.
+//! renew, attest, status.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,16 +19,16 @@ pub(crate) struct AgentArgs {
     verb: Verb,
 }
 
-/// How to reach the EST server.
+/// How to reach the server's API (EST, attestation).
 #[derive(Debug, Args)]
 struct ServerArgs {
-    /// EST server address, `host:port`.
+    /// Server API address (TLS 1.3-SM), `host:port`.
     #[arg(long)]
     server: String,
     /// The name its TLS certificate must carry (DNS SAN); default: the host of --server.
     #[arg(long)]
     server_name: Option<String>,
-    /// PEM file with the root certificate(s) the EST server's certificate must chain to.
+    /// PEM file with the root certificate(s) the server's certificate must chain to.
     #[arg(long)]
     ca: PathBuf,
     /// Issuing-CA label (`/.well-known/est/<label>/`); default: the server's default CA.
@@ -88,6 +88,31 @@ enum Verb {
         /// Keep running and renew whenever due (until Ctrl-C).
         #[arg(long, conflicts_with = "if_due")]
         watch: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Attest: get a challenge, measure (SM3), sign evidence with the device key, submit it, verify and keep
+    /// the signed result (attest/result.jws). Measurements from attest.json in the agent directory, or from
+    /// --model/--firmware-version/--measure (saved as attest.json with --save-config).
+    #[command(
+        after_long_help = "EXAMPLES:\n  smtrust agent attest --server est.example.com:8443 --ca root.pem\n  smtrust --json agent attest --model ctw-sensor-3 --firmware-version 1.4.2 \\\n      --measure boot-stage:bl2=/boot/bl2.bin --measure firmware:firmware=/firmware/app.bin \\\n      --save-config --server est.example.com:8443 --ca root.pem\n\nEXIT STATUS: 0 affirming, 2 warning or contraindicated, 1 error.\n"
+    )]
+    Attest {
+        /// Product model (instead of attest.json).
+        #[arg(long, requires = "firmware_version")]
+        model: Option<String>,
+        /// Firmware version (instead of attest.json).
+        #[arg(long, requires = "model")]
+        firmware_version: Option<String>,
+        /// RFC 9711 debug state code (0 enabled .. 4 disabled fully and permanently).
+        #[arg(long, default_value_t = 3, requires = "model")]
+        debug: u8,
+        /// A file to measure: KIND:NAME=PATH, KIND one of boot-stage, firmware, configuration (repeat).
+        #[arg(long = "measure", requires = "model", value_parser = parse_measure)]
+        measures: Vec<smtrust_agent::MeasurementSpec>,
+        /// Store the configuration given by the flags as attest.json.
+        #[arg(long, requires = "model")]
+        save_config: bool,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -181,9 +206,105 @@ pub(crate) fn run(
             };
             print_status(&status, json)?;
         }
+        Verb::Attest {
+            model,
+            firmware_version,
+            debug,
+            measures,
+            save_config,
+            server,
+        } => {
+            return attest(
+                &agent,
+                model.as_deref(),
+                firmware_version.as_deref(),
+                *debug,
+                measures,
+                *save_config,
+                server,
+                json,
+            );
+        }
         Verb::Status => print_status(&agent.status()?, json)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `KIND:NAME=PATH`.
+fn parse_measure(s: &str) -> Result<smtrust_agent::MeasurementSpec, String> {
+    let usage = || format!("{s:?}: expected KIND:NAME=PATH, e.g. firmware:app=/firmware/app.bin");
+    let (kind, rest) = s.split_once(':').ok_or_else(usage)?;
+    let (name, path) = rest.split_once('=').ok_or_else(usage)?;
+    let kind: smtrust_attest::MeasurementKind =
+        serde_json::from_value(serde_json::Value::String(kind.to_owned()))
+            .map_err(|_| format!("{kind:?}: kind must be boot-stage, firmware or configuration"))?;
+    if name.is_empty() || path.is_empty() {
+        return Err(usage());
+    }
+    Ok(smtrust_agent::MeasurementSpec::new(name, kind, path))
+}
+
+#[allow(clippy::too_many_arguments)] // the verb's flags, one each
+fn attest(
+    agent: &Agent,
+    model: Option<&str>,
+    firmware_version: Option<&str>,
+    debug: u8,
+    measures: &[smtrust_agent::MeasurementSpec],
+    save_config: bool,
+    server: &ServerArgs,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let cfg = match (model, firmware_version) {
+        (Some(m), Some(f)) => {
+            let mut c = smtrust_agent::AttestConfig::new(m, f);
+            c.debug = debug;
+            c.measurements = measures.to_vec();
+            if save_config {
+                agent.set_attest_config(&c)?;
+            }
+            c
+        }
+        _ => agent.attest_config()?,
+    };
+    let est = est_server(server)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let out = rt.block_on(agent.attest(&est, &cfg, now()))?;
+    let r = &out.result;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "result": smtrust_agent::attest::AttestResultView(r),
+                "result_file": out.result_file,
+                "measured": out.measured,
+            })
+        );
+    } else {
+        println!("status:      {}", r.status.as_str());
+        println!(
+            "device:      {}",
+            r.device_id.as_ref().map_or("(none)", |d| d.as_str())
+        );
+        println!(
+            "policy:      {}",
+            r.policy_id.as_deref().unwrap_or("(none)")
+        );
+        println!("measured:    {}", out.measured.join(", "));
+        for reason in &r.reasons {
+            println!("reason:      {}", serde_json::to_string(reason)?);
+        }
+        println!("valid until: {} (Unix seconds)", r.expires_at);
+        println!("stored:      {}", out.result_file.display());
+    }
+    // As `smtrust attest verify-result`: 0 affirming, 2 anything else.
+    Ok(ExitCode::from(
+        if r.status == smtrust_attest::Status::Affirming {
+            0
+        } else {
+            2
+        },
+    ))
 }
 
 #[allow(clippy::disallowed_methods)] // the CLI is the edge that reads the clock
