@@ -4,6 +4,7 @@
 
 mod api;
 mod attestation;
+mod factory;
 mod identity;
 mod revocations;
 
@@ -168,7 +169,8 @@ impl Node {
         let http_addr = http.local_addr()?;
         let api_addr = api.local_addr()?;
         tasks.push(api::serve_http(http, &ca, stop_rx.clone()));
-        tasks.push(api::serve_api(api, api_tls, &est, &attest, stop_rx.clone()));
+        let factory = factory::router(factory::FactoryApi::new(data_dir, ca.clone())?);
+        tasks.push(api::serve_api(api, api_tls, &est, &attest, factory, stop_rx.clone()));
 
         let mut gateway_names: Vec<String> = opts
             .gateway

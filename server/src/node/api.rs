@@ -45,17 +45,19 @@ pub(crate) fn serve_http(
     })
 }
 
-/// EST and attestation over TLS 1.3-SM.
+/// EST, attestation and factory batches (`/factory/v1/`, line controllers) over TLS 1.3-SM.
 pub(crate) fn serve_api(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     est: &Est,
     attest: &Arc<Attest>,
+    factory: Router,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let app = Router::new()
         .merge(smtrust_ca::est::router(est.clone()))
         .merge(smtrust_attest::http::router(Arc::clone(attest)))
+        .merge(factory)
         .layer(axum::middleware::from_fn(verified_device));
     tokio::spawn(async move {
         if let Err(e) = smtrust_tls::serve::serve(listener, tls, app, stopped(stop)).await {
