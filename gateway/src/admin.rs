@@ -55,7 +55,14 @@ fn answer(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     } else if req.method() != Method::GET {
         (StatusCode::METHOD_NOT_ALLOWED, String::from("GET only\n"))
     } else {
-        (StatusCode::OK, shared.metrics.render())
+        let mut text = shared.metrics.render();
+        // The engine's active version: changes on every policy reload.
+        text.push_str(&format!(
+            "# HELP smtrust_gateway_policy_version Active policy version (activations since start, from 1).\n\
+             # TYPE smtrust_gateway_policy_version gauge\nsmtrust_gateway_policy_version {}\n",
+            shared.policy.active_version()
+        ));
+        (StatusCode::OK, text)
     };
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;

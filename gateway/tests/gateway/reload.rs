@@ -3,8 +3,8 @@
 //! others stay up and their next packets are decided by the new version.
 
 use crate::mqtt::{
-    broker, connect_packet, drive, publish_packet, read_packet, send, subscribe_packet, unique,
-    wait_for,
+    broker, connect_packet, drive, frame, publish_packet, read_packet, send, string,
+    subscribe_packet, unique, wait_for,
 };
 use crate::pki::Pki;
 use crate::tcp::{connect, default_policy, start};
@@ -54,6 +54,17 @@ async fn policy_reload_withdraws_live_subscriptions_and_spares_the_rest() {
     let mut sb = connect(&pki, &pki.device(&b).await, addr).await.unwrap();
     send(&mut sb, &connect_packet(true, &b)).await;
     assert_eq!(read_packet(&mut sb).await.unwrap().0, 0x20);
+    // b subscribed and unsubscribed again: nothing left for the reload to withdraw.
+    let b_down = format!("devices/{b}/down/#");
+    send(&mut sb, &subscribe_packet(true, 1, &[(&b_down, 0)])).await;
+    assert_eq!(
+        read_packet(&mut sb).await.unwrap(),
+        (0x90, vec![0, 1, 0, 0])
+    );
+    let mut unsub = vec![0, 2, 0];
+    string(&mut unsub, &b_down);
+    send(&mut sb, &frame(0xA2, &unsub)).await;
+    assert_eq!(read_packet(&mut sb).await.unwrap().0, 0xB0, "UNSUBACK");
     let telemetry = format!("devices/{b}/telemetry/t");
     send(&mut sb, &publish_packet(true, &telemetry, 1, 3)).await;
     let (first, body) = read_packet(&mut sb).await.unwrap();
