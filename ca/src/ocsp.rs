@@ -328,8 +328,10 @@ impl Responder {
 
     /// Drop the cached response of `serial` (its status changed).
     pub fn invalidate(&self, serial: &Serial) {
+        // Two keys per serial, removed directly: a scan of the whole cache per revocation made bursts O(N·M).
         if let Ok(mut c) = self.cache.write() {
-            c.retain(|(s, _), _| s != serial);
+            c.remove(&(*serial, CertIdHash::Sha1));
+            c.remove(&(*serial, CertIdHash::Sm3));
         }
     }
 

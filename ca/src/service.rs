@@ -19,7 +19,11 @@ use crate::serial::Serial;
 use crate::store::{CertRecord, Store, StoredCrl};
 use crate::{ConfigError, Error, RequestError, StoreError};
 
+mod cpu;
+mod delta;
 mod own_keys;
+
+pub use delta::DELTA_CRL_DELAY;
 
 /// How long a CRL is valid (nextUpdate − thisUpdate).
 pub const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
@@ -76,6 +80,10 @@ struct Inner<S> {
     /// race for the same number. Across PostgreSQL nodes the unique constraint refuses the loser's CRL (a store
     /// error); the next change or the schedule makes a newer one.
     crl_lock: tokio::sync::Mutex<()>,
+    /// Which delta CRLs miss a change, and who regenerates them (see `service/delta.rs`).
+    deltas: delta::Deltas,
+    /// Runs CSR verification and signing, one job per core.
+    cpu: cpu::Cpu,
 }
 
 /// The CA service. Cheap to clone.
@@ -128,6 +136,8 @@ impl<S: Store> CaService<S> {
                 responders: RwLock::new(HashMap::new()),
                 events,
                 crl_lock: tokio::sync::Mutex::new(()),
+                deltas: delta::Deltas::default(),
+                cpu: cpu::Cpu::new(),
             }),
         }
     }
@@ -209,11 +219,14 @@ impl<S: Store> CaService<S> {
         let prof = self.profile(profile)?.clone();
         // 1. Parse, verify and check (CPU: in parallel on blocking threads).
         let iss2 = iss.clone();
-        let prepared: Vec<Result<PreparedCert, Error>> = par_map(reqs, move |r| {
-            let csr = csr::parse_and_verify(&r.csr)?;
-            iss2.prepare(&prof, &csr, r.device_id.as_ref(), &r.dns_names)
-        })
-        .await?;
+        let prepared: Vec<Result<PreparedCert, Error>> = self
+            .inner
+            .cpu
+            .map(reqs, move |r| {
+                let csr = csr::parse_and_verify(&r.csr)?;
+                iss2.prepare(&prof, &csr, r.device_id.as_ref(), &r.dns_names)
+            })
+            .await?;
         self.sign_and_record(iss, prepared).await
     }
 
@@ -223,18 +236,25 @@ impl<S: Store> CaService<S> {
         mut prepared: Vec<Result<PreparedCert, Error>>,
     ) -> Result<Vec<Result<IssuedCert, Error>>, Error> {
         // 2. Duplicate active device IDs (in the store, and within the batch).
+        let ids: Vec<String> = prepared
+            .iter()
+            .filter_map(|p| Some(p.as_ref().ok()?.device_id.as_ref()?.as_str().to_owned()))
+            .collect();
+        let active = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.inner
+                .store
+                .active_serials_for_devices(iss.label(), &ids)
+                .await?
+        };
         let mut seen = HashMap::new();
         for p in prepared.iter_mut() {
             let Ok(pc) = p else { continue };
             let Some(id) = pc.device_id.clone() else {
                 continue;
             };
-            if let Some(serial) = self
-                .inner
-                .store
-                .active_serial_for_device(iss.label(), id.as_str())
-                .await?
-            {
+            if let Some(serial) = active.get(id.as_str()).copied() {
                 *p = Err(RequestError::DuplicateDevice {
                     id: id.to_string(),
                     serial,
@@ -251,7 +271,11 @@ impl<S: Store> CaService<S> {
         // 3. Reserve serials before signing (retry on the astronomically unlikely collision).
         let n = prepared.iter().filter(|p| p.is_ok()).count();
         let t = now();
-        let serials = self.reserve(iss.label(), n, unix(t)).await?;
+        let serials = if n == 0 {
+            Vec::new()
+        } else {
+            self.reserve(iss.label(), n, unix(t)).await?
+        };
         // 4. Sign in parallel.
         let mut jobs = Vec::with_capacity(n);
         let mut it = serials.into_iter();
@@ -259,12 +283,15 @@ impl<S: Store> CaService<S> {
             jobs.push(p.map(|pc| (pc, it.next())));
         }
         let iss2 = iss.clone();
-        let signed: Vec<Result<IssuedCert, Error>> = par_map(jobs, move |j| {
-            let (pc, serial) = j?;
-            let serial = serial.ok_or(StoreError::Corrupt("serial count"))?;
-            iss2.sign(&pc, serial, t)
-        })
-        .await?;
+        let signed: Vec<Result<IssuedCert, Error>> = self
+            .inner
+            .cpu
+            .map(jobs, move |j| {
+                let (pc, serial) = j?;
+                let serial = serial.ok_or(StoreError::Corrupt("serial count"))?;
+                iss2.sign(&pc, serial, t)
+            })
+            .await?;
         // 5. Record in one transaction.
         let ok: Vec<IssuedCert> = signed
             .iter()
@@ -382,10 +409,8 @@ impl<S: Store> CaService<S> {
         }
         tracing::info!(serial = %serial, issuer, ?kind, "status changed");
         let _ = self.inner.events.send(ev.clone());
-        // Regenerate the delta CRL at once so relying parties see the change (full CRLs follow the schedule).
-        if self.inner.store.latest_crl(issuer, false).await?.is_some() {
-            self.crl(issuer, true).await?;
-        }
+        // The delta CRL follows, coalesced with other changes (full CRLs follow the schedule).
+        self.delta_changed(issuer).await?;
         Ok(ev)
     }
 
@@ -399,15 +424,21 @@ impl<S: Store> CaService<S> {
     async fn crl_locked(&self, issuer: &str, delta: bool) -> Result<StoredCrl, Error> {
         let iss = self.issuer(issuer)?;
         let st = &self.inner.store;
+        let started = tokio::time::Instant::now();
+        // Every change marked before this point is committed, so the entries read below include it.
+        let covers = self.inner.deltas.snapshot(issuer);
         let t = now();
         let (kind, entries) = if delta {
             let base = match st.latest_crl(issuer, false).await? {
                 Some(b) => b,
                 None => Box::pin(self.crl_locked(issuer, false)).await?,
             };
+            // Times are whole seconds: a change in the base's own second may have missed the base, so it
+            // goes in the delta too (listing an entry the base also has is harmless).
             (
                 CrlKind::Delta { base: base.number },
-                st.changed_since(issuer, base.this_update).await?,
+                st.changed_since(issuer, base.this_update.saturating_sub(1))
+                    .await?,
             )
         } else {
             (CrlKind::Full, st.revoked(issuer).await?)
@@ -425,11 +456,18 @@ impl<S: Store> CaService<S> {
             der,
         };
         st.record_crl(issuer, &stored).await?;
+        if delta {
+            self.inner.deltas.made(issuer, covers, started);
+        }
         Ok(stored)
     }
 
-    /// The latest CRL (making one if none exists).
+    /// The latest CRL (making one if none exists). A delta CRL that misses a change made in this process is
+    /// regenerated first.
     pub async fn latest_crl(&self, issuer: &str, delta: bool) -> Result<StoredCrl, Error> {
+        if delta && self.delta_dirty(issuer) {
+            self.refresh_delta(issuer).await?;
+        }
         match self.inner.store.latest_crl(issuer, delta).await? {
             Some(c) => Ok(c),
             None => self.crl(issuer, delta).await,
@@ -535,41 +573,4 @@ impl<S: Store> CaService<S> {
         }
         Ok(out)
     }
-}
-
-/// Map `f` over `items` on blocking threads, one chunk per core, preserving order.
-async fn par_map<T, U, F>(items: Vec<T>, f: F) -> Result<Vec<U>, Error>
-where
-    T: Send + 'static,
-    U: Send + 'static,
-    F: Fn(T) -> U + Send + Sync + 'static,
-{
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if items.len() < 8 || cores == 1 {
-        return tokio::task::spawn_blocking(move || items.into_iter().map(f).collect())
-            .await
-            .map_err(|_| StoreError::Corrupt("worker panicked").into());
-    }
-    let f = Arc::new(f);
-    let per = items.len().div_ceil(cores);
-    let mut chunks = Vec::new();
-    let mut it = items.into_iter();
-    loop {
-        let c: Vec<T> = it.by_ref().take(per).collect();
-        if c.is_empty() {
-            break;
-        }
-        let f = f.clone();
-        chunks.push(tokio::task::spawn_blocking(move || {
-            c.into_iter().map(|x| f(x)).collect::<Vec<U>>()
-        }));
-    }
-    let mut out = Vec::new();
-    for h in chunks {
-        out.extend(
-            h.await
-                .map_err(|_| StoreError::Corrupt("worker panicked"))?,
-        );
-    }
-    Ok(out)
 }

@@ -15,6 +15,7 @@ mod sql;
 #[cfg(feature = "sql")]
 mod sqlite;
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use crate::Error;
@@ -79,6 +80,24 @@ pub trait Store: Send + Sync + 'static {
         issuer: &str,
         device_id: &str,
     ) -> impl Future<Output = Result<Option<Serial>, Error>> + Send;
+
+    /// [`Store::active_serial_for_device`] for many devices at once: device ID → serial, for the devices that
+    /// have one. The default asks one device at a time; [`SqlStore`] asks a few hundred per query.
+    fn active_serials_for_devices(
+        &self,
+        issuer: &str,
+        device_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, Serial>, Error>> + Send {
+        async move {
+            let mut out = HashMap::new();
+            for id in device_ids {
+                if let Some(s) = self.active_serial_for_device(issuer, id).await? {
+                    out.insert(id.clone(), s);
+                }
+            }
+            Ok(out)
+        }
+    }
 
     /// Record signed certificates on their reserved serials, in one transaction. A device that gained an
     /// active certificate meanwhile fails the whole batch with [`crate::RequestError::DuplicateDevice`].

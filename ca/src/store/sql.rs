@@ -1,5 +1,7 @@
 //! [`Store`] over sqlx for SQLite and PostgreSQL: the same statements, `?` placeholders rewritten to `$n`.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 
 use super::{CertRecord, Store, StoredCrl};
@@ -92,6 +94,113 @@ impl SqlStore {
     }
 }
 
+fn reserve_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO ca_certs (serial, issuer, status, reserved_at, changed_at) VALUES ",
+    );
+    for i in 0..rows {
+        sql.push_str(if i == 0 {
+            "(?, ?, 'reserved', ?, ?)"
+        } else {
+            ", (?, ?, 'reserved', ?, ?)"
+        });
+    }
+    sql
+}
+
+/// One UPDATE for many rows: VALUES columns are `column1`.. in SQLite and PostgreSQL alike (sqlx sends the
+/// parameter types, so PostgreSQL needs no casts).
+fn record_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "UPDATE ca_certs SET status = 'active', device_id = v.column2, profile = v.column3, der = v.column4, \
+         not_after = v.column5, changed_at = ? FROM (VALUES ",
+    );
+    for i in 0..rows {
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?)"
+        });
+    }
+    sql.push_str(") AS v WHERE ca_certs.serial = v.column1 AND ca_certs.issuer = ? AND ca_certs.status = 'reserved'");
+    sql
+}
+
+const RECORD_ONE: &str = "UPDATE ca_certs SET status = 'active', device_id = ?, profile = ?, der = ?, not_after = ?, \
+     changed_at = ? WHERE serial = ? AND issuer = ? AND status = 'reserved'";
+
+impl SqlStore {
+    /// Record certificates one UPDATE each (one certificate: no BEGIN/COMMIT round trips).
+    async fn record_one_by_one(&self, certs: &[IssuedCert], now: u64) -> Result<(), Error> {
+        let sql = self.q(RECORD_ONE);
+        macro_rules! one {
+            ($c:expr, $exec:expr) => {{
+                let c = $c;
+                let res = sqlx::query(&sql)
+                    .bind(c.device_id.as_ref().map(|d| d.as_str().to_owned()))
+                    .bind(c.profile.as_str())
+                    .bind(c.der.as_slice())
+                    .bind(to_i64(c.not_after))
+                    .bind(to_i64(now))
+                    .bind(c.serial.to_hex())
+                    .bind(c.issuer.as_str())
+                    .execute($exec)
+                    .await;
+                match res {
+                    Ok(r) if r.rows_affected() == 1 => {}
+                    Ok(_) => return Err(StateError::UnknownSerial(c.serial).into()),
+                    Err(e) if is_unique_violation(&e) => return Err(duplicate(c)),
+                    Err(e) => return Err(db(e)),
+                }
+            }};
+        }
+        with_pool!(self, p => {
+            if let [c] = certs {
+                one!(c, p);
+                return Ok(());
+            }
+            let mut tx = p.begin().await.map_err(db)?;
+            for c in certs {
+                one!(c, &mut *tx);
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(())
+        })
+    }
+
+    /// Why a bulk record failed: the first certificate whose serial is not reserved, or whose device has an
+    /// active certificate.
+    async fn record_failure(&self, chunk: &[IssuedCert]) -> Error {
+        for c in chunk {
+            match self.get(&c.serial).await {
+                Ok(Some(r)) if r.status == CertStatus::Reserved && r.issuer == c.issuer => {}
+                Ok(_) => return StateError::UnknownSerial(c.serial).into(),
+                Err(e) => return e,
+            }
+            if let Some(id) = &c.device_id {
+                match self.active_serial_for_device(&c.issuer, id.as_str()).await {
+                    Ok(None) => {}
+                    Ok(Some(_)) => return duplicate(c),
+                    Err(e) => return e,
+                }
+            }
+        }
+        StoreError::Corrupt("bulk record failed without a cause").into()
+    }
+}
+
+fn duplicate(c: &IssuedCert) -> Error {
+    RequestError::DuplicateDevice {
+        id: c
+            .device_id
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        serial: c.serial,
+    }
+    .into()
+}
+
 const COLS: &str = "serial, issuer, status, device_id, profile, der, not_after, revoked_at, reason";
 const SELECT: &str = "SELECT serial, issuer, status, device_id, profile, der, not_after, revoked_at, reason FROM ca_certs";
 
@@ -159,25 +268,37 @@ impl Store for SqlStore {
         serials: &[Serial],
         now: u64,
     ) -> Result<(), Error> {
+        let conflict = |chunk: &[Serial]| -> Error {
+            // Which one collided is not reported by every driver; name the first of the chunk.
+            match chunk.first() {
+                Some(s) => StoreError::SerialConflict(*s).into(),
+                None => StoreError::Corrupt("empty chunk").into(),
+            }
+        };
         with_pool!(self, p => {
+            if serials.len() <= CHUNK {
+                // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+                let sql = self.q(&reserve_sql(serials.len()));
+                let mut query = sqlx::query(&sql);
+                for s in serials {
+                    query = query.bind(s.to_hex()).bind(issuer).bind(to_i64(now)).bind(to_i64(now));
+                }
+                return match query.execute(p).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_unique_violation(&e) => Err(conflict(serials)),
+                    Err(e) => Err(db(e)),
+                };
+            }
             let mut tx = p.begin().await.map_err(db)?;
             for chunk in serials.chunks(CHUNK) {
-                let mut sql = String::from(
-                    "INSERT INTO ca_certs (serial, issuer, status, reserved_at, changed_at) VALUES ",
-                );
-                for i in 0..chunk.len() {
-                    sql.push_str(if i == 0 { "(?, ?, 'reserved', ?, ?)" } else { ", (?, ?, 'reserved', ?, ?)" });
-                }
-                let sql = self.q(&sql);
+                let sql = self.q(&reserve_sql(chunk.len()));
                 let mut query = sqlx::query(&sql);
                 for s in chunk {
                     query = query.bind(s.to_hex()).bind(issuer).bind(to_i64(now)).bind(to_i64(now));
                 }
                 if let Err(e) = query.execute(&mut *tx).await {
                     if is_unique_violation(&e) {
-                        // Which one collided is not reported by every driver; name the first of the chunk.
-                        let first = chunk.first().copied().ok_or(StoreError::Corrupt("empty chunk"))?;
-                        return Err(StoreError::SerialConflict(first).into());
+                        return Err(conflict(chunk));
                     }
                     return Err(db(e));
                 }
@@ -205,35 +326,66 @@ impl Store for SqlStore {
         })
     }
 
+    async fn active_serials_for_devices(
+        &self,
+        issuer: &str,
+        device_ids: &[String],
+    ) -> Result<HashMap<String, Serial>, Error> {
+        let mut out = HashMap::new();
+        for chunk in device_ids.chunks(CHUNK) {
+            let mut sql = String::from(
+                "SELECT device_id, serial FROM ca_certs WHERE issuer = ? AND status IN ('active', 'hold') AND device_id IN (",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+            }
+            sql.push(')');
+            let sql = self.q(&sql);
+            with_pool!(self, p => {
+                let mut query = sqlx::query(&sql).bind(issuer);
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                for r in query.fetch_all(p).await.map_err(db)? {
+                    let id: String = r.try_get("device_id").map_err(db)?;
+                    let s: String = r.try_get("serial").map_err(db)?;
+                    out.insert(id, s.parse().map_err(|_| StoreError::Corrupt("serial column"))?);
+                }
+            });
+        }
+        Ok(out)
+    }
+
     async fn record_issued(&self, certs: &[IssuedCert], now: u64) -> Result<(), Error> {
-        let sql = self.q(
-            "UPDATE ca_certs SET status = 'active', device_id = ?, profile = ?, der = ?, not_after = ?, changed_at = ? \
-             WHERE serial = ? AND issuer = ? AND status = 'reserved'",
-        );
+        let Some(first) = certs.first() else {
+            return Ok(());
+        };
+        if certs.len() == 1 || certs.iter().any(|c| c.issuer != first.issuer) {
+            return self.record_one_by_one(certs, now).await;
+        }
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
-            for c in certs {
-                let res = sqlx::query(&sql)
-                    .bind(c.device_id.as_ref().map(|d| d.as_str().to_owned()))
-                    .bind(c.profile.as_str())
-                    .bind(c.der.as_slice())
-                    .bind(to_i64(c.not_after))
-                    .bind(to_i64(now))
-                    .bind(c.serial.to_hex())
-                    .bind(c.issuer.as_str())
-                    .execute(&mut *tx)
-                    .await;
+            for chunk in certs.chunks(CHUNK) {
+                let sql = self.q(&record_sql(chunk.len()));
+                let mut query = sqlx::query(&sql).bind(to_i64(now));
+                for c in chunk {
+                    query = query
+                        .bind(c.serial.to_hex())
+                        .bind(c.device_id.as_ref().map(|d| d.as_str().to_owned()))
+                        .bind(c.profile.as_str())
+                        .bind(c.der.as_slice())
+                        .bind(to_i64(c.not_after));
+                }
+                let res = query.bind(first.issuer.as_str()).execute(&mut *tx).await;
                 match res {
-                    Ok(r) if r.rows_affected() == 1 => {}
-                    Ok(_) => return Err(StateError::UnknownSerial(c.serial).into()),
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(RequestError::DuplicateDevice {
-                            id: c.device_id.as_ref().map(|d| d.to_string()).unwrap_or_default(),
-                            serial: c.serial,
-                        }
-                        .into());
+                    Ok(r) if r.rows_affected() == chunk.len() as u64 => {}
+                    Err(e) if !is_unique_violation(&e) => return Err(db(e)),
+                    _ => {
+                        // A row was not reserved, or a device gained an active certificate meanwhile: the
+                        // transaction is void; find the culprit for the error.
+                        drop(tx);
+                        return Err(self.record_failure(chunk).await);
                     }
-                    Err(e) => return Err(db(e)),
                 }
             }
             tx.commit().await.map_err(db)?;
