@@ -70,6 +70,14 @@ pub enum Error {
     #[cfg(feature = "sql")]
     #[error("storage: {0}")]
     Storage(#[from] sqlx::Error),
+    /// Our storage: the SQLite group commit holding this write failed (every write in it failed).
+    #[cfg(feature = "sql")]
+    #[error("storage: the batch this write was in did not commit: {0}")]
+    BatchCommit(std::sync::Arc<sqlx::Error>),
+    /// Our storage: the SQLite writer task is gone (its runtime shut down).
+    #[cfg(feature = "sql")]
+    #[error("storage: the SQLite writer task has stopped")]
+    WriterStopped,
     /// Our storage returned a row we cannot read.
     #[error("storage row: {0}")]
     CorruptRow(&'static str),

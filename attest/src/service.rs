@@ -32,6 +32,27 @@ pub struct StoredResult {
     pub token: String,
 }
 
+impl StoredResult {
+    /// A result row (stores and tools build these; the service makes them from signed results).
+    pub fn new(
+        device_id: DeviceId,
+        cert_serial: String,
+        status: Status,
+        issued_at: u64,
+        expires_at: u64,
+        token: String,
+    ) -> Self {
+        Self {
+            device_id,
+            cert_serial,
+            status,
+            issued_at,
+            expires_at,
+            token,
+        }
+    }
+}
+
 /// Where results live.
 pub trait ResultStore: Send + Sync {
     /// Store `result` as the device's latest; returns the status of the previous latest, if any.

@@ -1,11 +1,14 @@
 //! sqlx stores: one schema for SQLite (embedded default) and PostgreSQL (several nodes), through sqlx's `Any`
 //! driver. Times are Unix seconds (BIGINT), binary values BLOB/BYTEA. Consuming a nonce is one
-//! `UPDATE … WHERE used_at IS NULL … RETURNING`, atomic on both engines.
+//! `UPDATE … WHERE used_at IS NULL … RETURNING`, atomic on both engines. On SQLite the writes of an
+//! appraisal go through one group-commit task (`writer`); PostgreSQL groups concurrent commits itself.
+
+mod writer;
 
 use std::time::SystemTime;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::challenge::{Challenge, Nonce, NonceOutcome, NonceStore};
 use crate::ear::Status;
@@ -13,11 +16,14 @@ use crate::identity::unix;
 use crate::reference::{self, ReferenceStore, ReferenceValues};
 use crate::service::{ResultStore, StoredResult};
 use crate::{DeviceId, Error};
+use writer::{Job, Writer};
 
 /// A connection pool with the attestation schema in place; implements every store trait.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// SQLite only: the group-commit task for nonce and result writes.
+    writer: Option<Writer>,
 }
 
 fn schema(postgres: bool) -> [String; 3] {
@@ -72,7 +78,8 @@ impl SqlStore {
         for stmt in schema(postgres) {
             sqlx::query(&stmt).execute(&pool).await?;
         }
-        Ok(Self { pool })
+        let writer = sqlite.then(|| Writer::spawn(pool.clone()));
+        Ok(Self { pool, writer })
     }
 
     fn challenge_from(row: &sqlx::any::AnyRow) -> Result<Challenge, Error> {
@@ -89,48 +96,18 @@ impl SqlStore {
 
 impl NonceStore for SqlStore {
     async fn insert(&self, c: &Challenge) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO attest_nonces (nonce, device_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(c.nonce.as_bytes().to_vec())
-        .bind(c.device_id.as_str().to_string())
-        .bind(i64_of(c.issued_at)?)
-        .bind(i64_of(c.expires_at)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        match &self.writer {
+            Some(w) => w.submit(|tx| Job::Insert(c.clone(), tx)).await,
+            None => insert_nonce(&mut *self.pool.acquire().await?, c).await,
+        }
     }
 
     async fn consume(&self, nonce: &Nonce, now: SystemTime) -> Result<NonceOutcome, Error> {
         let now = i64_of(unix(now)?)?;
-        let key = nonce.as_bytes().to_vec();
-        let won = sqlx::query(
-            "UPDATE attest_nonces SET used_at = $1 WHERE nonce = $2 AND used_at IS NULL AND expires_at > $1 \
-             RETURNING nonce, device_id, issued_at, expires_at",
-        )
-        .bind(now)
-        .bind(key.clone())
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = won {
-            return Ok(NonceOutcome::Fresh(Self::challenge_from(&row)?));
+        match &self.writer {
+            Some(w) => w.submit(|tx| Job::Consume(nonce.clone(), now, tx)).await,
+            None => consume_nonce(&mut *self.pool.acquire().await?, nonce, now).await,
         }
-        let row = sqlx::query(
-            "SELECT nonce, device_id, issued_at, expires_at, used_at FROM attest_nonces WHERE nonce = $1",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(NonceOutcome::Unknown);
-        };
-        let c = Self::challenge_from(&row)?;
-        let used: Option<i64> = row.try_get("used_at")?;
-        Ok(if used.is_some() {
-            NonceOutcome::AlreadyUsed(c)
-        } else {
-            NonceOutcome::Expired(c)
-        })
     }
 
     async fn prune(&self, before: SystemTime) -> Result<u64, Error> {
@@ -234,28 +211,15 @@ impl ReferenceStore for SqlStore {
 
 impl ResultStore for SqlStore {
     async fn put(&self, r: &StoredResult) -> Result<Option<Status>, Error> {
-        let mut tx = self.pool.begin().await?;
-        let prev: Option<String> =
-            sqlx::query_scalar("SELECT status FROM attest_results WHERE device_id = $1")
-                .bind(r.device_id.as_str().to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-        sqlx::query(
-            "INSERT INTO attest_results (device_id, cert_serial, status, issued_at, expires_at, token) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id) DO UPDATE SET cert_serial = $2, \
-             status = $3, issued_at = $4, expires_at = $5, token = $6",
-        )
-        .bind(r.device_id.as_str().to_string())
-        .bind(r.cert_serial.clone())
-        .bind(r.status.as_str().to_string())
-        .bind(i64_of(r.issued_at)?)
-        .bind(i64_of(r.expires_at)?)
-        .bind(r.token.clone())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        prev.map(|s| Status::parse(&s).ok_or(Error::CorruptRow("status")))
-            .transpose()
+        match &self.writer {
+            Some(w) => w.submit(|tx| Job::Put(Box::new(r.clone()), tx)).await,
+            None => {
+                let mut tx = self.pool.begin().await?;
+                let previous = put_result(&mut tx, r).await?;
+                tx.commit().await?;
+                Ok(previous)
+            }
+        }
     }
 
     async fn latest(&self, device: &DeviceId) -> Result<Option<StoredResult>, Error> {
@@ -274,4 +238,76 @@ impl ResultStore for SqlStore {
             token: row.try_get("token")?,
         }))
     }
+}
+
+async fn insert_nonce(conn: &mut AnyConnection, c: &Challenge) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO attest_nonces (nonce, device_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(c.nonce.as_bytes().to_vec())
+    .bind(c.device_id.as_str().to_string())
+    .bind(i64_of(c.issued_at)?)
+    .bind(i64_of(c.expires_at)?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn consume_nonce(
+    conn: &mut AnyConnection,
+    nonce: &Nonce,
+    now: i64,
+) -> Result<NonceOutcome, Error> {
+    let key = nonce.as_bytes().to_vec();
+    let won = sqlx::query(
+        "UPDATE attest_nonces SET used_at = $1 WHERE nonce = $2 AND used_at IS NULL AND expires_at > $1 \
+         RETURNING nonce, device_id, issued_at, expires_at",
+    )
+    .bind(now)
+    .bind(key.clone())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = won {
+        return Ok(NonceOutcome::Fresh(SqlStore::challenge_from(&row)?));
+    }
+    let row = sqlx::query(
+        "SELECT nonce, device_id, issued_at, expires_at, used_at FROM attest_nonces WHERE nonce = $1",
+    )
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(NonceOutcome::Unknown);
+    };
+    let c = SqlStore::challenge_from(&row)?;
+    let used: Option<i64> = row.try_get("used_at")?;
+    Ok(if used.is_some() {
+        NonceOutcome::AlreadyUsed(c)
+    } else {
+        NonceOutcome::Expired(c)
+    })
+}
+
+/// Upserts the device's latest result; returns the previous status. Run inside a transaction.
+async fn put_result(conn: &mut AnyConnection, r: &StoredResult) -> Result<Option<Status>, Error> {
+    let prev: Option<String> =
+        sqlx::query_scalar("SELECT status FROM attest_results WHERE device_id = $1")
+            .bind(r.device_id.as_str().to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+    sqlx::query(
+        "INSERT INTO attest_results (device_id, cert_serial, status, issued_at, expires_at, token) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id) DO UPDATE SET cert_serial = $2, \
+         status = $3, issued_at = $4, expires_at = $5, token = $6",
+    )
+    .bind(r.device_id.as_str().to_string())
+    .bind(r.cert_serial.clone())
+    .bind(r.status.as_str().to_string())
+    .bind(i64_of(r.issued_at)?)
+    .bind(i64_of(r.expires_at)?)
+    .bind(r.token.clone())
+    .execute(&mut *conn)
+    .await?;
+    prev.map(|s| Status::parse(&s).ok_or(Error::CorruptRow("status")))
+        .transpose()
 }

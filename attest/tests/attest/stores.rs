@@ -185,3 +185,84 @@ async fn postgres_service_end_to_end() {
     let Some(url) = require(Postgres) else { return };
     exercise(&url.0).await;
 }
+
+/// Group commit on SQLite: many concurrent writes from two stores on one file (as a server and a CLI, or
+/// two processes, would share it). Every nonce is consumed exactly once across both, and every write a
+/// caller saw succeed is in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_group_commit_keeps_nonces_single_use_across_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("attest.db").display()
+    );
+    let a = SqlStore::connect(&url).await.unwrap();
+    let b = SqlStore::connect(&url).await.unwrap();
+    let device = smtrust_attest::DeviceId::new("dev-batch").unwrap();
+    let challenges: Vec<Challenge> = (0..32)
+        .map(|_| Challenge::new(device.clone(), now(), std::time::Duration::from_secs(60)).unwrap())
+        .collect();
+    // Concurrent inserts, half through each store.
+    let mut set = tokio::task::JoinSet::new();
+    for (i, c) in challenges.iter().enumerate() {
+        let (store, c) = (if i % 2 == 0 { a.clone() } else { b.clone() }, c.clone());
+        set.spawn(async move { store.insert(&c).await });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap().unwrap();
+    }
+    // Four consumers per nonce, two on each store, all at once.
+    let mut set = tokio::task::JoinSet::new();
+    for (i, c) in challenges.iter().enumerate() {
+        for k in 0..4 {
+            let store = if k % 2 == 0 { a.clone() } else { b.clone() };
+            let nonce = c.nonce.clone();
+            set.spawn(async move { (i, store.consume(&nonce, now()).await) });
+        }
+    }
+    let mut fresh = [0usize; 32];
+    while let Some(r) = set.join_next().await {
+        let (i, outcome) = r.unwrap();
+        match outcome.unwrap() {
+            NonceOutcome::Fresh(c) => {
+                assert_eq!(c.device_id, device);
+                fresh[i] += 1;
+            }
+            NonceOutcome::AlreadyUsed(_) => {}
+            other => panic!("nonce {i}: {other:?}"),
+        }
+    }
+    assert_eq!(fresh, [1; 32], "each nonce consumed exactly once");
+    // Concurrent result writes; a third store opened afterwards reads them from the file.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..16u64 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        set.spawn(async move {
+            let r = smtrust_attest::StoredResult::new(
+                smtrust_attest::DeviceId::new(format!("dev-{i}")).unwrap(),
+                format!("{i:02x}"),
+                Status::Affirming,
+                NOW_SECS + i,
+                NOW_SECS + 3600,
+                format!("token-{i}"),
+            );
+            store.put(&r).await
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        assert_eq!(r.unwrap().unwrap(), None);
+    }
+    let c = SqlStore::connect(&url).await.unwrap();
+    for i in 0..16u64 {
+        let id = smtrust_attest::DeviceId::new(format!("dev-{i}")).unwrap();
+        let got = ResultStore::latest(&c, &id).await.unwrap().unwrap();
+        assert_eq!(got.token, format!("token-{i}"));
+        assert_eq!(got.issued_at, NOW_SECS + i);
+    }
+    for ch in &challenges {
+        assert!(matches!(
+            c.consume(&ch.nonce, now()).await.unwrap(),
+            NonceOutcome::AlreadyUsed(_)
+        ));
+    }
+}
