@@ -74,7 +74,8 @@ async fn start() -> Est {
         SqlStore::open_sqlite_memory().await.unwrap(),
         Profiles::default(),
     );
-    let t = now();
+    // The CA is two years old, so certificates issued (and expired) in the past chain to it.
+    let t = now() - Duration::from_secs(2 * 365 * 86400);
     let gen_signer = || {
         let sk = Sm2SecretKey::generate().unwrap();
         Arc::new(sk.signing_key(CertId).unwrap())
@@ -122,7 +123,8 @@ async fn start() -> Est {
         TrustRoots::new(&[root_der.clone().into()]).unwrap(),
         Arc::new(RevokedSet::new()),
         smtrust_tls::UnknownStatus::Refuse,
-    );
+    )
+    .with_expiry_grace(smtrust_ca::est::DEFAULT_REENROLL_GRACE);
     let tls = smtrust_tls::server_config(&creds, ClientAuth::Optional(verifier), Resumption::Off)
         .unwrap();
     let state = EstState::new(svc, EstConfig::new("line7")).unwrap();
@@ -132,7 +134,16 @@ async fn start() -> Est {
     let task = tokio::spawn(smtrust_tls::serve::serve(
         listener,
         Arc::new(tls),
-        smtrust_ca::est::router(state.clone()),
+        // As the node serves it: EST beside another device route (a stand-in for attestation), behind the
+        // guard that lets a peer whose certificate expired within the grace reach only simplereenroll.
+        smtrust_ca::est::router(state.clone())
+            .route(
+                "/attest/v1/challenge",
+                axum::routing::post(|| async { "challenge" }),
+            )
+            .layer(axum::middleware::from_fn(
+                smtrust_ca::est::expired_peer_guard,
+            )),
         async move {
             let _ = stopped.await;
         },
@@ -285,5 +296,104 @@ async fn bootstrap_certificate_enrolls_once() {
         Err(Error::Missing { .. }) => {}
         other => panic!("{other:?}"),
     }
+    est.shutdown().await;
+}
+
+/// Install in `dir` a device identity for `id` whose certificate expired `ago` before now (signed in the past
+/// by line7 and recorded as the device's active certificate). Returns the certificate's serial, hex.
+async fn expired_identity(est: &Est, dir: &std::path::Path, id: &str, ago: Duration) -> String {
+    let key = Sm2SecretKey::generate().unwrap();
+    let profiles = Profiles::default();
+    let profile = profiles.get("device").unwrap();
+    let signed_at = now() - Duration::from_secs(profile.validity_secs) - ago;
+    let vcsr = smtrust_ca::csr::parse_and_verify(&csr(&key, &format!("CN={id}"))).unwrap();
+    let serial = Serial::random().unwrap();
+    let at = now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let store = est.svc().store();
+    use smtrust_ca::Store;
+    store.reserve_serials("line7", &[serial], at).await.unwrap();
+    let issuer = est.svc().issuer("line7").unwrap();
+    let cert = issuer
+        .issue(
+            profile,
+            &vcsr,
+            Some(&DeviceId::new(id).unwrap()),
+            serial,
+            signed_at,
+        )
+        .unwrap();
+    store.record_issued(&[cert.clone()], at).await.unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let key_pem = smtrust_crypto::pem::encode_private_key(&key).unwrap();
+    std::fs::write(dir.join("key.pem"), key_pem.as_bytes()).unwrap();
+    std::fs::write(dir.join("cert.pem"), pem(&cert.der)).unwrap();
+    std::fs::write(
+        dir.join("chain.pem"),
+        format!("{}{}", pem(&est.inter), pem(&est.root)),
+    )
+    .unwrap();
+    std::fs::write(dir.join("device-id"), id).unwrap();
+    cert.serial.to_hex()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_certificate_renews_within_the_grace_and_does_nothing_else() {
+    let est = start().await;
+    let dir = smtrust_test_support::temp_dir().unwrap();
+
+    // Expired an hour ago: renewal works (new key, new certificate, the old one superseded).
+    let late = dir.path().join("late");
+    let old = expired_identity(&est, &late, "ctw-late-1", Duration::from_secs(3600)).await;
+    let agent = Agent::open(&late).unwrap();
+    assert!(agent.status().unwrap().certificate.unwrap().expired(now()));
+    // ...but nothing else: not an attestation challenge, not simpleenroll (403 from the guard).
+    let cfg = smtrust_agent::AttestConfig::new("m", "1");
+    match agent.attest(&est.server(), &cfg, now()).await {
+        Err(Error::Refused {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 403, "{message}");
+            assert!(message.contains("only simplereenroll"), "{message}");
+        }
+        other => panic!("expired peer reached attestation: {other:?}"),
+    }
+    let mut cert_pem = std::fs::read(late.join("cert.pem")).unwrap();
+    cert_pem.extend_from_slice(pem(&est.inter).as_bytes());
+    let key_pem = std::fs::read(late.join("key.pem")).unwrap();
+    let as_boot = Agent::open(dir.path().join("as-boot")).unwrap();
+    as_boot.install_bootstrap(&cert_pem, &key_pem).unwrap();
+    match as_boot
+        .enroll_with_bootstrap(&est.server(), "ctw-late-1")
+        .await
+    {
+        Err(Error::Refused {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 403, "{message}");
+            assert!(message.contains("only simplereenroll"), "{message}");
+        }
+        other => panic!("expired peer reached simpleenroll: {other:?}"),
+    }
+    let renewed = agent.renew(&est.server()).await.unwrap();
+    let new_cert = renewed.certificate.unwrap();
+    assert!(!new_cert.expired(now()) && new_cert.matches_key);
+    assert_eq!(status_of(&est, &new_cert.serial).await, CertStatus::Active);
+    assert!(matches!(
+        status_of(&est, &old).await,
+        CertStatus::Revoked { .. }
+    ));
+
+    // Expired eight days ago (beyond the 7-day grace): the handshake itself is refused, nothing issued.
+    let gone = dir.path().join("gone");
+    let old = expired_identity(&est, &gone, "ctw-gone-1", Duration::from_secs(8 * 86400)).await;
+    let agent = Agent::open(&gone).unwrap();
+    match agent.renew(&est.server()).await {
+        Err(Error::Transport(m)) => assert!(m.contains("simplereenroll"), "{m}"),
+        other => panic!("renewed beyond the grace: {other:?}"),
+    }
+    assert_eq!(status_of(&est, &old).await, CertStatus::Active);
     est.shutdown().await;
 }

@@ -21,8 +21,12 @@
 //!   device profile, same DER). The new certificate names the same device ID (the CA writes the subject from
 //!   the device ID, so "same subject" of RFC 7030 §4.2.2 holds by construction). The store keeps one active
 //!   certificate per device and CA, so the current one is revoked (superseded) just before the new one is
-//!   issued; the CSR is fully checked first. Expired certificates fail the TLS handshake: a device that missed
-//!   renewal enrolls again with a fresh token.
+//!   issued; the CSR is fully checked first. RFC 7030 §4.2.2 allows renewal "shortly after expiry": with
+//!   [`EstConfig::reenroll_grace`] (default 7 days, zero disables) the server's TLS verifier accepts a
+//!   certificate up to that long past its notAfter ([`smtrust_tls::Sm2ChainVerifier::with_expiry_grace`]:
+//!   chain, signatures and revocation still checked) and marks the peer [`Peer::expired_in_grace`]; such a
+//!   peer may call `simplereenroll` and nothing else ([`expired_peer_guard`] for the rest of the listener).
+//!   Past the grace, the device enrolls again with a fresh token.
 //! - `serverkeygen`: an enrollment token only. The key is returned as PKCS#8 `EncryptedPrivateKeyInfo`
 //!   (PBES2, PBKDF2-HMAC-SM3, SM4-CBC) under the token itself: the device already holds the token, and the key
 //!   stays encrypted at rest until the device imports it. (RFC 7030 §4.4.2 returns a plain `application/pkcs8`
@@ -94,7 +98,13 @@ pub struct EstConfig {
     pub retry_after: Duration,
     /// PBKDF2 PRF of server-generated keys.
     pub keygen_prf: smtrust_crypto::pkcs8::KdfPrf,
+    /// How long after its notAfter a device certificate may still `simplereenroll` (zero: not at all). The
+    /// TLS verifier of the listener must be given the same grace.
+    pub reenroll_grace: Duration,
 }
+
+/// Default [`EstConfig::reenroll_grace`]: a device that was off for up to a week renews without a new token.
+pub const DEFAULT_REENROLL_GRACE: Duration = Duration::from_secs(7 * 86_400);
 
 impl EstConfig {
     /// Serve `default_issuer` with the built-in `device` and `est-bootstrap` profiles.
@@ -108,6 +118,7 @@ impl EstConfig {
             rate_limit: RateLimit::default(),
             retry_after: Duration::from_secs(2),
             keygen_prf: smtrust_crypto::pkcs8::KdfPrf::HmacSm3Gmssl,
+            reenroll_grace: DEFAULT_REENROLL_GRACE,
         }
     }
 }
@@ -177,6 +188,11 @@ impl<S: TokenStore> EstState<S> {
             crate::ConfigError::UnknownIssuer(label.unwrap_or_default().chars().take(64).collect())
         })?;
         mint_token(self.svc.store(), &issuer, device_id, ttl, now()).await
+    }
+
+    /// The re-enrollment grace ([`EstConfig::reenroll_grace`]).
+    pub fn reenroll_grace(&self) -> Duration {
+        self.cfg.reenroll_grace
     }
 
     /// The issuing CA labels served (the default first).
@@ -297,6 +313,9 @@ async fn dispatch<S: TokenStore>(
     req: Request,
 ) -> Response {
     let r = async {
+        if req.peer.expired_in_grace && !(op == "simplereenroll" && req.method == Method::POST) {
+            return Err(Refusal::Forbidden(EXPIRED_ONLY_RENEW));
+        }
         let issuer = st.label(label.as_deref())?;
         let (get, post) = (req.method == Method::GET, req.method == Method::POST);
         match op.as_str() {
@@ -315,6 +334,33 @@ async fn dispatch<S: TokenStore>(
         }
     };
     r.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What a peer whose certificate expired (accepted within the grace) is told elsewhere than `simplereenroll`.
+const EXPIRED_ONLY_RENEW: &str =
+    "the client certificate has expired: only simplereenroll is allowed until it is renewed";
+
+/// Middleware for a whole listener: a peer accepted through the verifier's expiry grace
+/// ([`Peer::expired_in_grace`]) may only `POST …/simplereenroll`; every other route answers 403.
+pub async fn expired_peer_guard(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let expired = req
+        .extensions()
+        .get::<Peer>()
+        .is_some_and(|p| p.expired_in_grace);
+    let renewal = req.method() == Method::POST
+        && req.uri().path().starts_with("/.well-known/est/")
+        && req.uri().path().ends_with("/simplereenroll");
+    if expired && !renewal {
+        tracing::debug!(
+            path = req.uri().path(),
+            "expired client certificate refused"
+        );
+        return Refusal::Forbidden(EXPIRED_ONLY_RENEW).into_response();
+    }
+    next.run(req).await
 }
 
 /// The issuing CA and its ancestors, certs-only.

@@ -147,7 +147,10 @@ impl Node {
         // TLS for the API: client certificates optional (EST bootstrap and token enrollment have none).
         let roots = TrustRoots::new(&trust_certs(&trust_der))?;
         let verifier =
-            Sm2ChainVerifier::new(roots.clone(), revocations.clone(), UnknownStatus::Refuse);
+            Sm2ChainVerifier::new(roots.clone(), revocations.clone(), UnknownStatus::Refuse)
+                // EST re-enrollment shortly after expiry (api::est: the default EstConfig's grace); such a
+                // peer reaches only simplereenroll (est::expired_peer_guard in api::serve_api).
+                .with_expiry_grace(smtrust_ca::est::DEFAULT_REENROLL_GRACE);
         let creds = smtrust_tls::Credentials::new(
             identity::tls_signer(&keystore, &tls_key)?,
             trust_certs(&tls_key.chain),

@@ -37,6 +37,10 @@ pub struct Peer {
     pub identity: Option<DeviceIdentity>,
     /// The verified client end-entity certificate (DER), if the client sent one.
     pub leaf: Option<Vec<u8>>,
+    /// The client certificate was past its notAfter when the connection was made: the verifier accepted it
+    /// only through [`crate::Sm2ChainVerifier::with_expiry_grace`]. Handlers must allow such a peer nothing
+    /// but renewal.
+    pub expired_in_grace: bool,
 }
 
 impl Peer {
@@ -51,12 +55,28 @@ impl Peer {
         Self {
             identity,
             leaf: Some(leaf.to_vec()),
+            expired_in_grace: false,
         }
     }
 
+    /// [`Peer::from_leaf`], marked [`Peer::expired_in_grace`] if the certificate's notAfter is before `now`.
+    pub fn from_leaf_at(leaf: &[u8], now: std::time::SystemTime) -> Self {
+        let now = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let expired =
+            crate::verify::not_after_of(&CertificateDer::from(leaf)).is_some_and(|na| na < now);
+        Self {
+            expired_in_grace: expired,
+            ..Self::from_leaf(leaf)
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)] // the accept loop is the edge that reads the clock
     fn from_connection(conn: &rustls::ServerConnection) -> Self {
         match conn.peer_certificates().and_then(|c| c.first()) {
-            Some(leaf) => Self::from_leaf(leaf.as_ref()),
+            Some(leaf) => Self::from_leaf_at(leaf.as_ref(), std::time::SystemTime::now()),
             None => Self::anonymous(),
         }
     }

@@ -21,6 +21,8 @@ use crate::sign::SM2SIG_SM3;
 mod chain;
 mod peer;
 
+#[cfg(feature = "axum")]
+pub(crate) use chain::not_after as not_after_of;
 pub use chain::{Purpose, Sm2ChainVerifier, TrustRoots};
 pub use peer::{SmClientVerifier, SmServerVerifier};
 

@@ -185,6 +185,18 @@ async fn authenticate<S: TokenStore>(
     if rec.status != CertStatus::Active {
         return Err(Refusal::Certificate("it is revoked or suspended"));
     }
+    // The TLS verifier let an expired certificate through only within its grace; hold to ours as well.
+    if peer.expired_in_grace {
+        let at = token_store::unix(now());
+        let grace = st.cfg.reenroll_grace.as_secs();
+        let within =
+            mode == Mode::Reenroll && rec.not_after.is_some_and(|na| na < at && at - na <= grace);
+        if !within {
+            return Err(Refusal::Certificate(
+                "it has expired (beyond the re-enrollment grace): enroll again with a token",
+            ));
+        }
+    }
     if rec.device_id.as_deref() != Some(device.as_str()) {
         return Err(Refusal::Certificate(
             "its device ID differs from the CA's record",

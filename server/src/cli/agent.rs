@@ -376,7 +376,7 @@ fn print_status(s: &smtrust_agent::Status, json: bool) -> anyhow::Result<()> {
                 "  renew at:  {}{}",
                 c.renew_at,
                 if c.expired(t) {
-                    " (EXPIRED: enroll again with a token)"
+                    " (EXPIRED: renew within the server's grace, 7 days by default; after it, enroll again with a token)"
                 } else if c.renewal_due(t) {
                     " (due now)"
                 } else {

@@ -3,6 +3,7 @@
 //! wrong distinguishing ID from a plain bad signature.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use der::Decode;
 use rustls::DistinguishedName;
@@ -67,6 +68,8 @@ pub struct Sm2ChainVerifier {
     roots: Arc<TrustRoots>,
     revocation: Arc<dyn RevocationCheck>,
     unknown: UnknownStatus,
+    /// How long past its notAfter an end-entity certificate is still accepted (zero: not at all).
+    expiry_grace: Duration,
 }
 
 impl Sm2ChainVerifier {
@@ -80,7 +83,23 @@ impl Sm2ChainVerifier {
             roots: Arc::new(roots),
             revocation,
             unknown,
+            expiry_grace: Duration::ZERO,
         }
+    }
+
+    /// Also accept an end-entity certificate up to `grace` past its notAfter (zero, the default, disables
+    /// this). Everything else is still checked: the path is verified at the certificate's notAfter (every
+    /// signature, EKU, constraint), each intermediate must be valid now, and revocation is asked now. Meant
+    /// for one purpose only, RFC 7030 re-enrollment "shortly after expiry": the server must then let such a
+    /// peer reach nothing but renewal (see [`crate::serve::Peer::expired_in_grace`]).
+    pub fn with_expiry_grace(mut self, grace: Duration) -> Self {
+        self.expiry_grace = grace;
+        self
+    }
+
+    /// The grace set by [`Sm2ChainVerifier::with_expiry_grace`].
+    pub fn expiry_grace(&self) -> Duration {
+        self.expiry_grace
     }
 
     /// The roots.
@@ -104,17 +123,39 @@ impl Sm2ChainVerifier {
             Purpose::Server => KeyUsage::server_auth(),
             Purpose::Client => KeyUsage::client_auth(),
         };
-        let path = ee
-            .verify_for_usage(
+        let verify_at = |at| {
+            ee.verify_for_usage(
                 CHAIN_ALGS,
                 &self.roots.anchors,
                 intermediates,
-                now,
+                at,
                 usage,
                 None,
                 None,
             )
-            .map_err(|e| self.refusal(e, end_entity, intermediates))?;
+        };
+        let path = match verify_at(now) {
+            Ok(p) => p,
+            Err(webpki::Error::CertExpired { .. }) if self.within_grace(end_entity, now) => {
+                // Only the end entity's notAfter is relaxed: the path is verified at that instant, then every
+                // intermediate must still be valid now.
+                let at = UnixTime::since_unix_epoch(Duration::from_secs(
+                    not_after(end_entity).unwrap_or(0),
+                ));
+                let p = verify_at(at).map_err(|e| self.refusal(e, end_entity, intermediates))?;
+                for c in p.intermediate_certificates() {
+                    let na = not_after(&c.der()).unwrap_or(0);
+                    if na < now.as_secs() {
+                        return Err(Refusal::Expired {
+                            not_after: na,
+                            now: now.as_secs(),
+                        });
+                    }
+                }
+                p
+            }
+            Err(e) => return Err(self.refusal(e, end_entity, intermediates)),
+        };
         check_key_usage(end_entity)?;
         if let Some(name) = server_name {
             ee.verify_is_valid_for_subject_name(name)
@@ -148,6 +189,14 @@ impl Sm2ChainVerifier {
             }
         }
         Ok(())
+    }
+
+    /// Whether `end_entity` expired less than the grace ago at `now`.
+    fn within_grace(&self, end_entity: &CertificateDer<'_>, now: UnixTime) -> bool {
+        !self.expiry_grace.is_zero()
+            && not_after(end_entity).is_some_and(|na| {
+                na < now.as_secs() && now.as_secs() - na <= self.expiry_grace.as_secs()
+            })
     }
 
     fn refusal(
@@ -215,6 +264,18 @@ impl Sm2ChainVerifier {
         }
         Refusal::BadSignature
     }
+}
+
+/// A certificate's notAfter, Unix seconds.
+pub(crate) fn not_after(cert: &CertificateDer<'_>) -> Option<u64> {
+    let c = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
+    c.tbs_certificate()
+        .validity()
+        .not_after
+        .to_system_time()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 /// The SM2 key of a certificate, if it has one.
