@@ -297,6 +297,21 @@ impl Running {
         &self.gateway
     }
 
+    /// Draining shutdown: stop accepting at once, let admitted sessions go on until they end by
+    /// themselves or `grace` passes, then close the rest as [`Running::shutdown`] does. Returns
+    /// how many sessions were still open at the deadline.
+    pub async fn drain(self, grace: std::time::Duration) -> usize {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        let registry = &self.gateway.shared.registry;
+        while registry.len() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let left = registry.len();
+        self.shutdown().await;
+        left
+    }
+
     /// Graceful shutdown: stop accepting, close admitted sessions, wait for listeners.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

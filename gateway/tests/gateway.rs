@@ -8,6 +8,8 @@
     unreachable_pub
 )]
 
+#[path = "gateway/drain.rs"]
+mod drain;
 #[path = "gateway/dual.rs"]
 mod dual;
 #[path = "gateway/feed.rs"]
