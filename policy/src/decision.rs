@@ -213,7 +213,8 @@ impl Bundle {
             let Some(rule) = self.rules.get(index) else {
                 continue;
             };
-            if self.rule_applies(rule, principal, op, &mut tally) {
+            let bound = resolved.bound(index, || rule.template.bind(principal));
+            if Self::rule_applies(rule, bound.as_deref().map_err(|v| *v), op, &mut tally) {
                 match rule.fixed_slot[kind as usize] {
                     Some(slot) => tally.record(fixed, outcomes, slot),
                     None => dynamic.push(rule),
@@ -255,20 +256,19 @@ impl Bundle {
         decision
     }
 
-    /// Binds `rule` to the principal and checks its filter against the topic or filter of
-    /// `op`. A rule that cannot bind is noted; it applies only when it is a forbid.
+    /// Checks `rule`, bound to the principal, against the topic or filter of `op`. A rule that
+    /// cannot bind is noted; it applies only when it is a forbid.
     fn rule_applies(
-        &self,
         rule: &TopicRule,
-        principal: &Principal,
+        bound: Result<&TopicFilter, Variable>,
         op: &Operation,
         tally: &mut Tally,
     ) -> bool {
-        match rule.template.bind(principal) {
+        match bound {
             Ok(bound) => match op {
-                Operation::Publish(name) => matches(&bound, name),
-                Operation::Subscribe(f) if rule.forbid => overlaps(&bound, f),
-                Operation::Subscribe(f) => includes(&bound, f),
+                Operation::Publish(name) => matches(bound, name),
+                Operation::Subscribe(f) if rule.forbid => overlaps(bound, f),
+                Operation::Subscribe(f) => includes(bound, f),
                 Operation::Connect { .. } | Operation::Http { .. } => false,
             },
             Err(variable) => {

@@ -8,12 +8,14 @@
 use crate::Error;
 use crate::bundle::Bundle;
 use crate::fixed::{self, Outcomes};
+use crate::mqtt::TopicFilter;
 use crate::rule::{Bindings, Variable};
 use arc_swap::ArcSwapOption;
 use cedar_policy::{Entities, Entity, EntityId, EntityUid, RestrictedExpression};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The attestation state of a device, from the latest appraisal result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
@@ -98,6 +100,30 @@ pub(crate) struct Resolved {
     pub(crate) entities: Entities,
     /// The bundle's principal-only policies, decided for this principal.
     pub(crate) outcomes: Outcomes,
+    /// Topic rules bound to this principal, filled on first use (the first rules only, so a
+    /// bundle with many rules does not make every connection large).
+    bound: Vec<OnceLock<Result<TopicFilter, Variable>>>,
+}
+
+/// How many topic rules a principal keeps bound.
+const BOUND_CACHE: usize = 64;
+
+impl Resolved {
+    /// Rule `index` bound to the principal, from the cache when it has a place for it.
+    pub(crate) fn bound(
+        &self,
+        index: usize,
+        bind: impl FnOnce() -> Result<TopicFilter, Variable>,
+    ) -> Result<Cow<'_, TopicFilter>, Variable> {
+        match self.bound.get(index) {
+            Some(cell) => cell
+                .get_or_init(bind)
+                .as_ref()
+                .map(Cow::Borrowed)
+                .map_err(|v| *v),
+            None => bind().map(Cow::Owned),
+        }
+    }
 }
 
 /// The subject of a decision. Build once per connection (or session) and reuse it.
@@ -227,6 +253,9 @@ impl Principal {
             uid,
             entities,
             outcomes,
+            bound: (0..bundle.rules.len().min(BOUND_CACHE))
+                .map(|_| OnceLock::new())
+                .collect(),
         })
     }
 }

@@ -91,11 +91,11 @@ fn decide_plain(bundle: &Bundle, principal: &Principal, op: &Operation) -> Decis
             .set
             .policies()
             .any(|p| applies_to(p, names).contains(&kind));
-        let bound = rule.template.bind(principal).is_ok();
-        if !scoped || (!bound && !candidates.contains(&index)) {
+        let bound = rule.template.bind(principal);
+        if !scoped || (bound.is_err() && !candidates.contains(&index)) {
             continue;
         }
-        if bundle.rule_applies(rule, principal, op, &mut tally) {
+        if Bundle::rule_applies(rule, bound.as_ref().map_err(|v| *v), op, &mut tally) {
             for p in rule.set.policies() {
                 set.add(p.clone()).unwrap_or_else(|e| unreachable!("{e}"));
             }

@@ -337,49 +337,73 @@ impl LevelSet<'_> {
 }
 
 /// A filter seen as a language: the set of allowed levels at each position and the allowed
-/// topic lengths (in levels). Topics always have at least one level.
+/// topic lengths (in levels). Topics always have at least one level. Read from the filter on
+/// the fly: decisions call this per candidate rule, so it allocates nothing.
 struct Shape<'a> {
-    prefix: Vec<LevelSet<'a>>,
+    filter: &'a TopicFilter,
+    /// Levels before a trailing `#`.
+    len: usize,
     /// Trailing `#`: any number of further levels, including none.
     open: bool,
+    /// §4.7.2: the first level is a wildcard, so `$…` is excluded there.
+    no_dollar: bool,
+    /// The levels before `#` are exactly one empty level (`/#`).
+    only_empty: bool,
 }
 
 impl<'a> Shape<'a> {
     fn of(filter: &'a TopicFilter) -> Self {
-        let no_dollar = filter.starts_with_wildcard();
-        let mut prefix = Vec::new();
+        let mut len = 0;
         let mut open = false;
-        for (i, level) in filter.levels().enumerate() {
-            let first_no_dollar = i == 0 && no_dollar;
+        let mut first_empty = false;
+        for level in filter.levels() {
             match level {
-                FilterLevel::Literal(s) => prefix.push(LevelSet::Exactly(s)),
-                FilterLevel::Plus => prefix.push(LevelSet::Any {
-                    no_dollar: first_no_dollar,
-                }),
+                FilterLevel::Literal(s) => {
+                    first_empty |= len == 0 && s.is_empty();
+                    len += 1;
+                }
+                FilterLevel::Plus => len += 1,
                 FilterLevel::Hash => open = true,
             }
         }
-        Self { prefix, open }
+        Self {
+            filter,
+            len,
+            open,
+            no_dollar: filter.starts_with_wildcard(),
+            only_empty: len == 1 && first_empty,
+        }
     }
 
-    /// The set at position `i`, or `None` when no topic of this shape has that level.
-    fn at(&self, i: usize) -> Option<LevelSet<'a>> {
-        match self.prefix.get(i) {
-            Some(set) => Some(*set),
-            // A bare `#` excludes `$` at the first level, like a leading `+`.
-            None if self.open => Some(LevelSet::Any { no_dollar: i == 0 }),
-            None => None,
-        }
+    /// The set at each position from 0 on, `None` where no topic of this shape has a level.
+    fn sets(&self) -> impl Iterator<Item = Option<LevelSet<'a>>> + use<'a> {
+        let (no_dollar, open) = (self.no_dollar, self.open);
+        let prefix = self
+            .filter
+            .levels()
+            .take(self.len)
+            .enumerate()
+            .map(move |(i, level)| {
+                Some(match level {
+                    FilterLevel::Literal(s) => LevelSet::Exactly(s),
+                    FilterLevel::Plus | FilterLevel::Hash => LevelSet::Any {
+                        no_dollar: i == 0 && no_dollar,
+                    },
+                })
+            });
+        // Past the prefix: a bare `#` excludes `$` at the first level, like a leading `+`.
+        let tail = (self.len..).map(move |p| open.then_some(LevelSet::Any { no_dollar: p == 0 }));
+        prefix.chain(tail)
     }
 
     /// Fewest levels a matching topic has. A topic has at least one level, and a one-level
     /// topic has a non-empty level (§4.7.3: the empty string is not a topic), so `/#` selects
     /// nothing shorter than `/x`.
     fn min_len(&self) -> usize {
-        if self.open && self.prefix.as_slice() == [LevelSet::Exactly("")] {
+        if self.open && self.only_empty {
             return 2;
         }
-        self.prefix.len().max(1)
+        self.len.max(1)
     }
 }
 
@@ -390,7 +414,7 @@ pub fn includes(outer: &TopicFilter, inner: &TopicFilter) -> bool {
     let (o, i) = (Shape::of(outer), Shape::of(inner));
     // Lengths: inner's set of topic lengths must lie within outer's.
     let lengths_ok = match (o.open, i.open) {
-        (false, false) => o.prefix.len() == i.prefix.len(),
+        (false, false) => o.len == i.len,
         (false, true) => false,
         (true, _) => i.min_len() >= o.min_len(),
     };
@@ -399,8 +423,8 @@ pub fn includes(outer: &TopicFilter, inner: &TopicFilter) -> bool {
     }
     // Positions: beyond both prefixes both sides allow any level, so checking up to the longer
     // prefix covers every position.
-    let span = o.prefix.len().max(i.prefix.len());
-    (0..span).all(|p| match (i.at(p), o.at(p)) {
+    let span = o.len.max(i.len);
+    i.sets().zip(o.sets()).take(span).all(|pair| match pair {
         (None, _) => true,
         (Some(_), None) => false,
         (Some(a), Some(b)) => a.subset_of(b),
@@ -413,9 +437,9 @@ pub fn overlaps(a: &TopicFilter, b: &TopicFilter) -> bool {
     let (x, y) = (Shape::of(a), Shape::of(b));
     // Some common length must exist.
     let lengths_ok = match (x.open, y.open) {
-        (false, false) => x.prefix.len() == y.prefix.len(),
-        (true, false) => y.prefix.len() >= x.min_len(),
-        (false, true) => x.prefix.len() >= y.min_len(),
+        (false, false) => x.len == y.len,
+        (true, false) => y.len >= x.min_len(),
+        (false, true) => x.len >= y.min_len(),
         (true, true) => true,
     };
     if !lengths_ok {
@@ -423,8 +447,8 @@ pub fn overlaps(a: &TopicFilter, b: &TopicFilter) -> bool {
     }
     // Level sets are independent per position, so a common topic exists when every position
     // of the shortest common length has a common level.
-    let span = x.prefix.len().max(y.prefix.len()).max(1);
-    (0..span).all(|p| match (x.at(p), y.at(p)) {
+    let span = x.len.max(y.len).max(1);
+    x.sets().zip(y.sets()).take(span).all(|pair| match pair {
         (Some(s), Some(t)) => s.intersects(t),
         _ => true,
     })
