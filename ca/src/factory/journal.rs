@@ -264,29 +264,35 @@ impl Journal {
         }
         self.rt.block_on(async {
             let mut tx = self.conn.begin().await?;
+            // Each statement names its rows through a VALUES CTE and finds them by primary key
+            // (`seq IN (..)`); an UPDATE .. FROM VALUES join makes SQLite scan the whole table per chunk.
             for group in issued.chunks(ROWS) {
                 ca.activate(&mut tx, id, group).await?;
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "UPDATE factory_items SET state = 'issued', cert = v.column2, payload = NULL FROM (",
-                );
+                let mut q = QueryBuilder::<Sqlite>::new("WITH v(seq, cert) AS (");
                 q.push_values(group, |mut b, (seq, _, cert)| {
                     b.push_bind(*seq).push_bind(*cert);
                 });
-                q.push(") AS v WHERE factory_items.batch_id = ")
-                    .push_bind(id)
-                    .push(" AND factory_items.seq = v.column1 AND factory_items.state = 'pending'");
+                q.push(
+                    ") UPDATE factory_items SET state = 'issued', payload = NULL, \
+                     cert = (SELECT v.cert FROM v WHERE v.seq = factory_items.seq) \
+                     WHERE batch_id = ",
+                )
+                .push_bind(id)
+                .push(" AND seq IN (SELECT seq FROM v) AND state = 'pending'");
                 q.build().execute(&mut *tx).await?;
             }
             for group in refused.chunks(ROWS) {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "UPDATE factory_items SET state = 'refused', reason = v.column2, serial = NULL, payload = NULL FROM (",
-                );
+                let mut q = QueryBuilder::<Sqlite>::new("WITH v(seq, reason) AS (");
                 q.push_values(group, |mut b, (seq, reason)| {
                     b.push_bind(*seq).push_bind(*reason);
                 });
-                q.push(") AS v WHERE factory_items.batch_id = ")
-                    .push_bind(id)
-                    .push(" AND factory_items.seq = v.column1 AND factory_items.state = 'pending'");
+                q.push(
+                    ") UPDATE factory_items SET state = 'refused', serial = NULL, payload = NULL, \
+                     reason = (SELECT v.reason FROM v WHERE v.seq = factory_items.seq) \
+                     WHERE batch_id = ",
+                )
+                .push_bind(id)
+                .push(" AND seq IN (SELECT seq FROM v) AND state = 'pending'");
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await
@@ -412,23 +418,26 @@ impl CaRows {
         batch: &str,
         group: &[(i64, &str, &[u8])],
     ) -> Result<(), sqlx::Error> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "UPDATE ca_certs SET status = 'active', device_id = i.device_id, der = v.column3, not_after = v.column4, profile = ",
-        );
-        q.push_bind(self.profile.as_str())
-            .push(", changed_at = ")
-            .push_bind(self.now)
-            .push(" FROM (");
+        let mut q = QueryBuilder::<Sqlite>::new("WITH v(seq, serial, der, not_after) AS (");
         q.push_values(group, |mut b, (seq, serial, cert)| {
             b.push_bind(*seq)
                 .push_bind(*serial)
                 .push_bind(*cert)
                 .push_bind(not_after(cert));
         });
-        q.push(") AS v JOIN factory_items AS i ON i.batch_id = ")
-            .push_bind(batch)
-            .push(" AND i.seq = v.column1 AND i.serial = v.column2")
-            .push(" WHERE ca_certs.serial = v.column2 AND ca_certs.status = 'reserved'");
+        q.push(
+            ") UPDATE ca_certs SET status = 'active', \
+             der = (SELECT v.der FROM v WHERE v.serial = ca_certs.serial), \
+             not_after = (SELECT v.not_after FROM v WHERE v.serial = ca_certs.serial), \
+             device_id = (SELECT i.device_id FROM v JOIN factory_items AS i \
+                 ON i.seq = v.seq AND i.serial = v.serial WHERE v.serial = ca_certs.serial AND i.batch_id = ",
+        )
+        .push_bind(batch)
+        .push("), profile = ")
+        .push_bind(self.profile.as_str())
+        .push(", changed_at = ")
+        .push_bind(self.now)
+        .push(" WHERE serial IN (SELECT serial FROM v) AND status = 'reserved'");
         q.build().execute(&mut *tx).await?;
         Ok(())
     }
