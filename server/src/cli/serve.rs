@@ -48,6 +48,8 @@ pub(crate) fn run(
         }
         None => None,
     };
+    let policy_store = crate::cli::policy::store::Store::new(&data_dir);
+    let policy_version = policy_store.active()?;
     let opts = NodeOptions {
         api_bind: args.api,
         http_bind: args.http,
@@ -55,10 +57,7 @@ pub(crate) fn run(
         gateway,
         attest_url: args.attest_url.clone(),
         // The active version of `smtrust policy apply` (version 0: the shipped default bundle).
-        policy: Some({
-            let store = crate::cli::policy::store::Store::new(&data_dir);
-            store.sources(store.active()?)?
-        }),
+        policy: Some(policy_store.sources(policy_version)?),
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -92,7 +91,14 @@ pub(crate) fn run(
                 println!("  gateway listener {name:<20} {addr}");
             }
         }
+        let reload = node
+            .gateway
+            .as_ref()
+            .map(|(gw, _)| follow_policy(policy_store, gw.clone(), policy_version));
         tokio::signal::ctrl_c().await?;
+        if let Some(r) = reload {
+            r.abort();
+        }
         node.shutdown().await;
         if let Err(e) = admin.shutdown().await {
             tracing::warn!(error = %e, "admin socket");
@@ -100,4 +106,47 @@ pub(crate) fn run(
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the running server looks at `<data-dir>/policy/active`.
+const POLICY_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Policy hot reload: `smtrust policy apply|rollback` rewrite `<data-dir>/policy/active` atomically;
+/// when the version there changes, the gateway activates it and re-decides live MQTT sessions. Polling
+/// a one-line file needs no signal, pid file or socket, and works whoever runs the CLI.
+fn follow_policy(
+    store: crate::cli::policy::store::Store,
+    gateway: smtrust_gateway::Gateway,
+    mut version: u64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLICY_POLL);
+        loop {
+            tick.tick().await;
+            let next = match store.active() {
+                Ok(v) if v != version => v,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "policy reload: reading the active version");
+                    continue;
+                }
+            };
+            let bundle = store
+                .sources(next)
+                .and_then(|s| Ok(smtrust_policy::Bundle::compile(s)?));
+            match bundle {
+                Ok(bundle) => {
+                    let engine_version = gateway.activate_policy(bundle);
+                    tracing::info!(
+                        version = next,
+                        engine_version,
+                        "policy reloaded into the running gateway"
+                    );
+                }
+                // Keep deciding with the old version; do not retry the broken one every second.
+                Err(e) => tracing::error!(version = next, error = %e, "policy reload failed"),
+            }
+            version = next;
+        }
+    })
 }
