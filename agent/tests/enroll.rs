@@ -325,7 +325,10 @@ async fn expired_identity(est: &Est, dir: &std::path::Path, id: &str, ago: Durat
             signed_at,
         )
         .unwrap();
-    store.record_issued(&[cert.clone()], at).await.unwrap();
+    store
+        .record_issued(std::slice::from_ref(&cert), at)
+        .await
+        .unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let key_pem = smtrust_crypto::pem::encode_private_key(&key).unwrap();
     std::fs::write(dir.join("key.pem"), key_pem.as_bytes()).unwrap();
