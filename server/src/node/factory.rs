@@ -218,7 +218,12 @@ async fn create(State(api): State<FactoryApi>, body: axum::body::Bytes) -> Respo
             StatusCode::ACCEPTED,
             &serde_json::json!({"batch_id": id, "state": state_name(&job)}),
         ),
-        Err(e) => internal(&e),
+        Err(e) => match e.downcast_ref::<smtrust_ca::factory::FactoryError>() {
+            Some(smtrust_ca::factory::FactoryError::Manifest(why)) => {
+                refuse(StatusCode::BAD_REQUEST, "bad_manifest", why)
+            }
+            _ => internal(&e),
+        },
     }
 }
 
