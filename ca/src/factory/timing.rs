@@ -62,10 +62,12 @@ impl Clock {
     /// Add the time since `since` to `stage`.
     pub(crate) fn add(&self, stage: Stage, since: Instant) {
         let n = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if let Some(i) = STAGES.iter().position(|(s, _, _)| *s == stage) {
-            if let Some(a) = self.nanos.get(i) {
-                a.fetch_add(n, Ordering::Relaxed);
-            }
+        if let Some(a) = STAGES
+            .iter()
+            .position(|(s, _, _)| *s == stage)
+            .and_then(|i| self.nanos.get(i))
+        {
+            a.fetch_add(n, Ordering::Relaxed);
         }
     }
 
