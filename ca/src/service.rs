@@ -21,6 +21,7 @@ use crate::{ConfigError, Error, RequestError, StoreError};
 
 mod cpu;
 mod delta;
+mod group;
 mod own_keys;
 
 pub use delta::DELTA_CRL_DELAY;
@@ -29,6 +30,10 @@ pub use delta::DELTA_CRL_DELAY;
 pub const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 /// How many times a colliding serial is redrawn.
 const SERIAL_RETRIES: usize = 4;
+/// Requests per chunk of a pipelined batch.
+const PIPELINE_CHUNK: usize = 64;
+/// Chunks of one batch in flight at once.
+const PIPELINE_DEPTH: usize = 4;
 
 /// One issuance request.
 #[derive(Clone, Debug)]
@@ -84,6 +89,8 @@ struct Inner<S> {
     deltas: delta::Deltas,
     /// Runs CSR verification and signing, one job per core.
     cpu: cpu::Cpu,
+    /// Concurrent calls' store round trips, shared.
+    groups: group::Groups,
 }
 
 /// The CA service. Cheap to clone.
@@ -138,6 +145,7 @@ impl<S: Store> CaService<S> {
                 crl_lock: tokio::sync::Mutex::new(()),
                 deltas: delta::Deltas::default(),
                 cpu: cpu::Cpu::new(),
+                groups: group::Groups::default(),
             }),
         }
     }
@@ -206,9 +214,10 @@ impl<S: Store> CaService<S> {
             .unwrap_or(Err(StoreError::Corrupt("empty batch result").into()))
     }
 
-    /// Issue many certificates: CSRs are verified and signed on both cores, serials reserved and
-    /// certificates recorded in one transaction each. Each request gets its own result; refused requests
-    /// store nothing. A store failure fails the whole call.
+    /// Issue many certificates: CSRs are verified and signed on every core, serials reserved and certificates
+    /// recorded a few hundred rows per statement. A large batch runs as a pipeline of chunks (one chunk's store
+    /// work overlaps the next one's signing). Each request gets its own result; refused requests store
+    /// nothing. A store failure fails the call (chunks recorded before it stay issued: `list` shows them).
     pub async fn issue_batch(
         &self,
         issuer: &str,
@@ -216,8 +225,53 @@ impl<S: Store> CaService<S> {
         reqs: Vec<IssueRequest>,
     ) -> Result<Vec<Result<IssuedCert, Error>>, Error> {
         let iss = self.issuer(issuer)?;
-        let prof = self.profile(profile)?.clone();
-        // 1. Parse, verify and check (CPU: in parallel on blocking threads).
+        let prof = Arc::new(self.profile(profile)?.clone());
+        if reqs.len() <= PIPELINE_CHUNK {
+            return self.issue_chunk(iss, prof, reqs).await;
+        }
+        let gate = Arc::new(tokio::sync::Semaphore::new(PIPELINE_DEPTH));
+        let mut set = tokio::task::JoinSet::new();
+        let mut it = reqs.into_iter();
+        let mut chunks = 0;
+        loop {
+            let chunk: Vec<IssueRequest> = it.by_ref().take(PIPELINE_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let (svc, iss, prof, gate) = (self.clone(), iss.clone(), prof.clone(), gate.clone());
+            let k = chunks;
+            set.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                (k, svc.issue_chunk(iss, prof, chunk).await)
+            });
+            chunks += 1;
+        }
+        let mut parts: Vec<Vec<Result<IssuedCert, Error>>> =
+            (0..chunks).map(|_| Vec::new()).collect();
+        let mut failed = None;
+        while let Some(done) = set.join_next().await {
+            let (k, res) = done.map_err(|_| StoreError::Corrupt("issuance task panicked"))?;
+            match (res, parts.get_mut(k)) {
+                (Ok(v), Some(slot)) => *slot = v,
+                (Ok(_), None) => return Err(StoreError::Corrupt("chunk index").into()),
+                (Err(e), _) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(parts.into_iter().flatten().collect()),
+        }
+    }
+
+    /// One chunk: parse, verify and check (CPU, on the bounded pool), then sign and record.
+    async fn issue_chunk(
+        &self,
+        iss: Arc<Issuer>,
+        prof: Arc<Profile>,
+        reqs: Vec<IssueRequest>,
+    ) -> Result<Vec<Result<IssuedCert, Error>>, Error> {
         let iss2 = iss.clone();
         let prepared: Vec<Result<PreparedCert, Error>> = self
             .inner
@@ -243,10 +297,7 @@ impl<S: Store> CaService<S> {
         let active = if ids.is_empty() {
             HashMap::new()
         } else {
-            self.inner
-                .store
-                .active_serials_for_devices(iss.label(), &ids)
-                .await?
+            self.active_devices(iss.label(), ids).await?
         };
         let mut seen = HashMap::new();
         for p in prepared.iter_mut() {
@@ -292,38 +343,45 @@ impl<S: Store> CaService<S> {
                 iss2.sign(&pc, serial, t)
             })
             .await?;
-        // 5. Record in one transaction.
-        let ok: Vec<IssuedCert> = signed
+        // 5. Record in one transaction. A device that gained an active certificate since step 2 (a
+        // concurrent call, or the same device in another chunk of this batch) refuses that request only.
+        let mut signed = signed;
+        let mut ok: Vec<IssuedCert> = signed
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())
             .collect();
-        if !ok.is_empty() {
-            self.inner.store.record_issued(&ok, unix(t)).await?;
+        while !ok.is_empty() {
+            match self.record(&ok, unix(t)).await {
+                Ok(()) => break,
+                Err(Error::Request(RequestError::DuplicateDevice { id, serial })) => {
+                    let active = self
+                        .inner
+                        .store
+                        .active_serial_for_device(iss.label(), &id)
+                        .await?
+                        .unwrap_or(serial);
+                    let before = ok.len();
+                    ok.retain(|c| c.serial != serial);
+                    if ok.len() == before {
+                        return Err(RequestError::DuplicateDevice { id, serial }.into());
+                    }
+                    for r in signed.iter_mut() {
+                        if matches!(r, Ok(c) if c.serial == serial) {
+                            *r = Err(RequestError::DuplicateDevice {
+                                id: id.clone(),
+                                serial: active,
+                            }
+                            .into());
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
         for c in &ok {
             tracing::info!(serial = %c.serial, issuer = %c.issuer, profile = %c.profile, "issued");
         }
         Ok(signed)
-    }
-
-    async fn reserve(&self, issuer: &str, n: usize, now: u64) -> Result<Vec<Serial>, Error> {
-        let mut last = None;
-        for _ in 0..SERIAL_RETRIES {
-            let serials = (0..n)
-                .map(|_| Serial::random())
-                .collect::<Result<Vec<_>, _>>()?;
-            match self
-                .inner
-                .store
-                .reserve_serials(issuer, &serials, now)
-                .await
-            {
-                Ok(()) => return Ok(serials),
-                Err(Error::Store(StoreError::SerialConflict(s))) => last = Some(s),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::SerialConflict(last.unwrap_or(Serial::random()?)).into())
     }
 
     /// Server-side key generation for a device that cannot make its own key: the key is returned once as

@@ -1,6 +1,8 @@
 //! Integration tests of the CA: one binary, one module per concern.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
 
+#[path = "ca/concurrent.rs"]
+mod concurrent;
 #[path = "ca/delta.rs"]
 mod delta;
 #[path = "ca/fixture.rs"]
