@@ -56,10 +56,13 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, Error> {
         install_default_drivers();
         let postgres = url.starts_with("postgres");
-        // SQLite: one connection. An in-memory database exists per connection, and a file shared by several
-        // connections fails read-then-write transactions with SQLITE_BUSY (no busy wait can resolve those).
-        let max = if url.starts_with("sqlite") { 1 } else { 8 };
+        // SQLite: every write of this store goes through the one writer task (`BEGIN IMMEDIATE`, so no
+        // read-then-write transaction can fail with SQLITE_BUSY), and reads take the other connections, so a
+        // read never waits behind a batch's fsync (WAL readers do not block the writer). An in-memory
+        // database exists per connection: one connection there.
         let sqlite = url.starts_with("sqlite");
+        let memory = sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
+        let max = if memory { 1 } else { 4 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .after_connect(move |conn, _| {
