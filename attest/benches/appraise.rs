@@ -24,7 +24,7 @@ use smtrust_attest::{
 use smtrust_crypto::sm2::{CertId, Sm2Signer};
 
 #[path = "support/fleet.rs"]
-#[allow(dead_code)]
+#[allow(unreachable_pub, dead_code)]
 mod fleet;
 use fleet::{FIRMWARE, Fleet, Good, MODEL, now};
 

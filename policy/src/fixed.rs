@@ -55,7 +55,7 @@ impl FixedPolicies {
         p: &Policy,
         forbid: bool,
         unannotated: bool,
-    ) -> Result<usize, cedar_policy::PolicySetError> {
+    ) -> Result<usize, crate::Error> {
         let slot = self.ids.len();
         if forbid {
             self.forbids.add(p.clone())?;

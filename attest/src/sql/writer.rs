@@ -112,11 +112,11 @@ async fn commit(pool: &AnyPool, batch: Vec<Job>) -> Result<Committed, (Vec<Answe
     let mut answers = Vec::with_capacity(batch.len());
     for job in batch {
         answers.push(match job {
-            Job::Insert(c, tx) => Answer::Insert(tx, super::insert_nonce(&mut *conn, &c).await),
+            Job::Insert(c, tx) => Answer::Insert(tx, super::insert_nonce(&mut conn, &c).await),
             Job::Consume(n, now, tx) => {
-                Answer::Consume(tx, super::consume_nonce(&mut *conn, &n, now).await)
+                Answer::Consume(tx, super::consume_nonce(&mut conn, &n, now).await)
             }
-            Job::Put(r, tx) => Answer::Put(tx, super::put_result(&mut *conn, &r).await),
+            Job::Put(r, tx) => Answer::Put(tx, super::put_result(&mut conn, &r).await),
         });
     }
     let committed = sqlx::query("COMMIT").execute(&mut *conn).await.map(drop);
