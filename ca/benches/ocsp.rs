@@ -7,7 +7,7 @@
 //! `cargo bench -p smtrust-ca --bench ocsp` (short: `-- --warm-up-time 1 --measurement-time 3`).
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a bench fails loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a bench fails loudly
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
