@@ -174,7 +174,10 @@ impl CpuPerItem {
     /// Print the CPU time per item and the rate it allows on every core of this machine.
     pub fn report(&self, name: &str) {
         use std::sync::atomic::Ordering::Relaxed;
-        let n = self.items.load(Relaxed).max(1);
+        let n = self.items.load(Relaxed);
+        if n == 0 {
+            return; // filtered out
+        }
         let per = self.micros.load(Relaxed) as f64 / n as f64;
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
         eprintln!(
