@@ -11,7 +11,10 @@ pub const NOTIFY_CHANNEL: &str = "smtrust_revocation";
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../../migrations/postgres/0002_est_tokens.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_est_tokens.sql"),
+    ),
 ];
 
 impl SqlStore {

@@ -10,7 +10,10 @@ use crate::{Error, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../../migrations/sqlite/0002_est_tokens.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_est_tokens.sql"),
+    ),
 ];
 
 impl SqlStore {
