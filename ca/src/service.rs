@@ -23,6 +23,7 @@ mod cpu;
 mod delta;
 mod group;
 mod own_keys;
+mod renew;
 
 pub use delta::DELTA_CRL_DELAY;
 
@@ -462,14 +463,19 @@ impl<S: Store> CaService<S> {
             .store
             .change_status(issuer, serial, kind, unix(now()))
             .await?;
-        if let Ok(r) = self.responder(issuer) {
-            r.invalidate(serial);
+        self.publish(&ev).await?;
+        Ok(ev)
+    }
+
+    /// After a committed status change: drop cached OCSP answers, send the event, mark the delta CRL.
+    async fn publish(&self, ev: &RevocationEvent) -> Result<(), Error> {
+        if let Ok(r) = self.responder(&ev.issuer) {
+            r.invalidate(&ev.serial);
         }
-        tracing::info!(serial = %serial, issuer, ?kind, "status changed");
+        tracing::info!(serial = %ev.serial, issuer = %ev.issuer, kind = ?ev.kind, "status changed");
         let _ = self.inner.events.send(ev.clone());
         // The delta CRL follows, coalesced with other changes (full CRLs follow the schedule).
-        self.delta_changed(issuer).await?;
-        Ok(ev)
+        self.delta_changed(&ev.issuer).await
     }
 
     /// Make, store and return a new CRL: full, or delta on top of the latest full CRL (a full one is made

@@ -11,6 +11,8 @@
 #[cfg(feature = "sql")]
 mod postgres;
 #[cfg(feature = "sql")]
+mod replace;
+#[cfg(feature = "sql")]
 mod sql;
 #[cfg(feature = "sql")]
 mod sqlite;
@@ -106,6 +108,18 @@ pub trait Store: Send + Sync + 'static {
         certs: &[IssuedCert],
         now: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Renewal: revoke `old` (reason superseded, any issuer) and record `new` on its reserved serial, in one
+    /// transaction, so a failure leaves the old certificate active and nothing new recorded. The old one is
+    /// revoked first, as the one-active-certificate-per-device index needs. `old` must be active or
+    /// suspended ([`crate::StateError::AlreadyRevoked`], [`crate::StateError::UnknownSerial`] otherwise); on
+    /// PostgreSQL `NOTIFY smtrust_revocation` is sent in the same transaction. Returns the old one's event.
+    fn record_replacing(
+        &self,
+        new: &IssuedCert,
+        old: &Serial,
+        now: u64,
+    ) -> impl Future<Output = Result<RevocationEvent, Error>> + Send;
 
     /// One certificate.
     fn get(

@@ -15,5 +15,7 @@ mod ocsp;
 mod ocsp_get;
 #[path = "ca/refusals.rs"]
 mod refusals;
+#[path = "ca/renewal.rs"]
+mod renewal;
 #[path = "ca/revocation.rs"]
 mod revocation;

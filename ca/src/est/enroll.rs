@@ -1,5 +1,5 @@
-//! `simpleenroll`, `simplereenroll` and `serverkeygen`: authenticate, read the CSR, check it, supersede,
-//! issue through the [`crate::CaService`].
+//! `simpleenroll`, `simplereenroll` and `serverkeygen`: authenticate, read the CSR, check it, issue through
+//! the [`crate::CaService`] (superseding a bootstrap or current certificate in the same store transaction).
 
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::token_store::{self, Claim, TokenStore};
 use super::{CERTS_ONLY, EstState, MAX_BODY, Refusal, Request, base64_response, certs_only, now};
-use crate::revocation::{CertStatus, RevocationReason};
+use crate::revocation::CertStatus;
 use crate::service::IssueRequest;
 use crate::store::CertRecord;
 use crate::{DeviceId, Error, Serial};
@@ -55,7 +55,7 @@ pub(super) async fn enroll<S: TokenStore>(
     issued
 }
 
-/// Everything after authentication: read and check the CSR, supersede, issue.
+/// Everything after authentication: read and check the CSR, issue (replacing the certificate it renews).
 async fn issue<S: TokenStore>(
     st: &EstState<S>,
     issuer: &str,
@@ -68,24 +68,16 @@ async fn issue<S: TokenStore>(
     let der = read_pkcs10(headers, body).await?;
     let _busy = st.begin(device)?;
     precheck(st, issuer, &der, device)?;
-    match auth {
-        Auth::Current(rec) => supersede(st, rec).await?,
-        Auth::Bootstrap(rec) if rec.issuer == issuer => supersede(st, rec).await?,
-        _ => {}
-    }
-    let issued = st
-        .svc
-        .issue(
-            issuer,
-            &st.cfg.device_profile,
-            IssueRequest::new(der, Some(device.clone())),
-        )
-        .await?;
-    if let Auth::Bootstrap(rec) = auth
-        && rec.issuer != issuer
-    {
-        supersede(st, rec).await?;
-    }
+    let req = IssueRequest::new(der, Some(device.clone()));
+    let profile = &st.cfg.device_profile;
+    // A bootstrap or current certificate is superseded in the transaction that records the new one, so a
+    // failed issuance leaves the device the certificate it has.
+    let issued = match auth {
+        Auth::Current(rec) | Auth::Bootstrap(rec) => {
+            st.svc.renew(issuer, profile, req, &rec.serial).await?
+        }
+        Auth::Token(_) => st.svc.issue(issuer, profile, req).await?,
+    };
     tracing::info!(device = %device, serial = %issued.serial, ?mode, "EST issued");
     Ok(base64_response(CERTS_ONLY, &certs_only(&[&issued.der])?))
 }
@@ -304,14 +296,6 @@ fn precheck<S: TokenStore>(
     st.svc
         .issuer(issuer)?
         .prepare(profile, &csr, Some(device), &[])?;
-    Ok(())
-}
-
-/// Revoke a certificate the new one replaces (reason superseded).
-async fn supersede<S: TokenStore>(st: &EstState<S>, rec: &CertRecord) -> Result<(), Refusal> {
-    st.svc
-        .revoke(&rec.issuer, &rec.serial, RevocationReason::Superseded)
-        .await?;
     Ok(())
 }
 

@@ -36,15 +36,15 @@ macro_rules! with_pool {
     };
 }
 
-fn db(e: sqlx::Error) -> Error {
+pub(super) fn db(e: sqlx::Error) -> Error {
     Error::Store(StoreError::Database(e))
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -126,7 +126,7 @@ fn record_sql(rows: usize) -> String {
     sql
 }
 
-const RECORD_ONE: &str = "UPDATE ca_certs SET status = 'active', device_id = ?, profile = ?, der = ?, not_after = ?, \
+pub(super) const RECORD_ONE: &str = "UPDATE ca_certs SET status = 'active', device_id = ?, profile = ?, der = ?, not_after = ?, \
      changed_at = ? WHERE serial = ? AND issuer = ? AND status = 'reserved'";
 
 impl SqlStore {
@@ -189,7 +189,7 @@ impl SqlStore {
     }
 }
 
-fn duplicate(c: &IssuedCert) -> Error {
+pub(super) fn duplicate(c: &IssuedCert) -> Error {
     RequestError::DuplicateDevice {
         id: c
             .device_id
@@ -202,9 +202,9 @@ fn duplicate(c: &IssuedCert) -> Error {
 }
 
 const COLS: &str = "serial, issuer, status, device_id, profile, der, not_after, revoked_at, reason";
-const SELECT: &str = "SELECT serial, issuer, status, device_id, profile, der, not_after, revoked_at, reason FROM ca_certs";
+pub(super) const SELECT: &str = "SELECT serial, issuer, status, device_id, profile, der, not_after, revoked_at, reason FROM ca_certs";
 
-fn record<R: Row>(r: &R) -> Result<CertRecord, Error>
+pub(super) fn record<R: Row>(r: &R) -> Result<CertRecord, Error>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
@@ -391,6 +391,15 @@ impl Store for SqlStore {
             tx.commit().await.map_err(db)?;
             Ok(())
         })
+    }
+
+    async fn record_replacing(
+        &self,
+        new: &IssuedCert,
+        old: &Serial,
+        now: u64,
+    ) -> Result<RevocationEvent, Error> {
+        self.replace(new, old, now).await
     }
 
     async fn get(&self, serial: &Serial) -> Result<Option<CertRecord>, Error> {

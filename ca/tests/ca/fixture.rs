@@ -44,6 +44,49 @@ pub(crate) fn line7_config(base: &str) -> IssuerConfig {
 }
 
 pub(crate) async fn pki_with(store: SqlStore, base: &str) -> Pki {
+    pki_with_signer(store, base, signer().0).await
+}
+
+/// A signer whose key can be sealed (signing then fails, as a sealed keystore's handle does).
+pub(crate) struct Sealable {
+    key: smtrust_crypto::sm2::Sm2SigningKey<CertId>,
+    pub sealed: std::sync::atomic::AtomicBool,
+}
+
+impl Sealable {
+    pub(crate) fn new() -> Arc<Self> {
+        let sk = Sm2SecretKey::generate().unwrap();
+        Arc::new(Self {
+            key: sk.signing_key(CertId).unwrap(),
+            sealed: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn seal(&self, sealed: bool) {
+        self.sealed
+            .store(sealed, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl smtrust_crypto::sm2::Sm2Signer<CertId> for Sealable {
+    fn public_key(&self) -> &smtrust_crypto::sm2::Sm2PublicKey {
+        self.key.public_key()
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<smtrust_crypto::sm2::Sm2Signature, smtrust_crypto::Error> {
+        if self.sealed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(smtrust_crypto::Error::Internal("keystore sealed"));
+        }
+        self.key.sign(msg)
+    }
+}
+
+/// [`pki_with`] with the issuing CA `line7` signing through `inter_signer`.
+pub(crate) async fn pki_with_signer(
+    store: SqlStore,
+    base: &str,
+    inter_signer: Arc<dyn CertSigner>,
+) -> Pki {
     let svc = CaService::new(store, Profiles::default());
     let (root_signer, _) = signer();
     let t = now();
@@ -57,7 +100,6 @@ pub(crate) async fn pki_with(store: SqlStore, base: &str) -> Pki {
         IssuerConfig::new("root"),
     )
     .unwrap();
-    let (inter_signer, _) = signer();
     let inter = root
         .create_intermediate(
             inter_signer,
