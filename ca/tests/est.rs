@@ -9,6 +9,8 @@ mod fixture;
 mod peers;
 #[path = "est/refusals.rs"]
 mod refusals;
+#[path = "est/renewal.rs"]
+mod renewal;
 #[path = "est/tokens.rs"]
 mod tokens;
 
