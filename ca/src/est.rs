@@ -20,8 +20,9 @@
 //! - `simplereenroll`: the device's current certificate as TLS client certificate (active in the store, the
 //!   device profile, same DER). The new certificate names the same device ID (the CA writes the subject from
 //!   the device ID, so "same subject" of RFC 7030 §4.2.2 holds by construction). The store keeps one active
-//!   certificate per device and CA, so the current one is revoked (superseded) just before the new one is
-//!   issued; the CSR is fully checked first. RFC 7030 §4.2.2 allows renewal "shortly after expiry": with
+//!   certificate per device and CA: the new certificate is signed first, then recorded and the current one
+//!   superseded in one store transaction ([`crate::CaService::renew`]), so a failed renewal leaves the
+//!   current certificate active. RFC 7030 §4.2.2 allows renewal "shortly after expiry": with
 //!   [`EstConfig::reenroll_grace`] (default 7 days, zero disables) the server's TLS verifier accepts a
 //!   certificate up to that long past its notAfter ([`smtrust_tls::Sm2ChainVerifier::with_expiry_grace`]:
 //!   chain, signatures and revocation still checked) and marks the peer [`Peer::expired_in_grace`]; such a
