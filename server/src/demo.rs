@@ -299,7 +299,7 @@ async fn run_async(args: &DemoArgs, json: bool) -> anyhow::Result<ExitCode> {
         let all_ok = report.phases.iter().all(|p| p.ok);
         report.finish()?;
         keep_running(&w).await?;
-        w.node.shutdown().await;
+        w.node.shutdown(Duration::ZERO).await;
         return Ok(if all_ok {
             ExitCode::SUCCESS
         } else {
@@ -307,7 +307,7 @@ async fn run_async(args: &DemoArgs, json: bool) -> anyhow::Result<ExitCode> {
         });
     }
     let code = report.finish();
-    w.node.shutdown().await;
+    w.node.shutdown(Duration::ZERO).await;
     code
 }
 

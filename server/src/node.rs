@@ -173,7 +173,14 @@ impl Node {
         let api_addr = api.local_addr()?;
         tasks.push(api::serve_http(http, &ca, stop_rx.clone()));
         let factory = factory::router(factory::FactoryApi::new(data_dir, ca.clone())?);
-        tasks.push(api::serve_api(api, api_tls, &est, &attest, factory, stop_rx.clone()));
+        tasks.push(api::serve_api(
+            api,
+            api_tls,
+            &est,
+            &attest,
+            factory,
+            stop_rx.clone(),
+        ));
 
         let mut gateway_names: Vec<String> = opts
             .gateway
@@ -257,11 +264,22 @@ impl Node {
         &self.ca.service
     }
 
-    /// Stop serving and wait for the tasks.
-    pub(crate) async fn shutdown(self) {
+    /// Stop serving: no new connections; admitted gateway sessions get up to `drain` to end by
+    /// themselves before they are closed; a delta CRL still waiting for its coalescing delay is made
+    /// now, so the revocations of the last moments are published before the process goes.
+    pub(crate) async fn shutdown(self, drain: std::time::Duration) {
         let _ = self.stop.send(true);
         if let Some((_, running)) = self.gateway {
-            running.shutdown().await;
+            let left = running.drain(drain).await;
+            if left > 0 {
+                tracing::info!(
+                    sessions = left,
+                    "gateway sessions closed at the end of the drain"
+                );
+            }
+        }
+        if let Err(e) = self.ca.service.flush_delta_crls().await {
+            tracing::warn!(error = %e, "delta CRL at shutdown");
         }
         for t in self.tasks {
             t.abort();

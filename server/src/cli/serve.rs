@@ -29,6 +29,10 @@ pub(crate) struct ServeArgs {
     /// Attestation store URL (`sqlite://…?mode=rwc` or `postgres://…`); default `<data-dir>/attest.db`.
     #[arg(long, env = "SMTRUST_ATTEST_URL")]
     pub(crate) attest_url: Option<String>,
+    /// On Ctrl-C or SIGTERM: how long admitted gateway sessions may go on before they are closed
+    /// (new connections are refused at once).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) drain_seconds: u64,
     #[command(flatten)]
     pub(crate) unlock: UnlockArgs,
 }
@@ -95,17 +99,27 @@ pub(crate) fn run(
             .gateway
             .as_ref()
             .map(|(gw, _)| follow_policy(policy_store, gw.clone(), policy_version));
-        tokio::signal::ctrl_c().await?;
+        stop_signal().await?;
         if let Some(r) = reload {
             r.abort();
         }
-        node.shutdown().await;
+        node.shutdown(std::time::Duration::from_secs(args.drain_seconds))
+            .await;
         if let Err(e) = admin.shutdown().await {
             tracing::warn!(error = %e, "admin socket");
         }
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C (an operator at a terminal) or SIGTERM (systemd, container runtimes).
+async fn stop_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
 }
 
 /// How often the running server looks at `<data-dir>/policy/active`.

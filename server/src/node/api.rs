@@ -59,7 +59,9 @@ pub(crate) fn serve_api(
         .merge(smtrust_attest::http::router(Arc::clone(attest)))
         .merge(factory)
         .layer(axum::middleware::from_fn(verified_device))
-        .layer(axum::middleware::from_fn(smtrust_ca::est::expired_peer_guard));
+        .layer(axum::middleware::from_fn(
+            smtrust_ca::est::expired_peer_guard,
+        ));
     tokio::spawn(async move {
         if let Err(e) = smtrust_tls::serve::serve(listener, tls, app, stopped(stop)).await {
             tracing::error!(error = %e, "API listener stopped");
