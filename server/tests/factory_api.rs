@@ -1,7 +1,9 @@
 //! Factory batches over the node's API (TLS 1.3-SM) through the real binary: a line controller (admin-client
 //! certificate with OU=smtrust-line-controller) posts CSRs as JSON Lines, polls the batch, downloads the
 //! certificates; anonymous clients get 401, device and plain admin certificates 403; the same body again is
-//! the same batch; a sample of the certificates verifies with the OpenSSL 3 CLI.
+//! the same batch; a sample of the certificates verifies with the OpenSSL 3 CLI. Key-generation mode: the line
+//! controller sends device ids and its passphrase, downloads encrypted bundles, and one opens with the OpenSSL
+//! CLI by the docs/factory.md recipe.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -145,6 +147,18 @@ fn request(
     path: &str,
     body: &[u8],
 ) -> (u16, Vec<u8>) {
+    request_with(node, client, method, path, &[], body)
+}
+
+/// [`request`] with extra headers.
+fn request_with(
+    node: &Node,
+    client: Option<(&Sm2SecretKey, &[u8])>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let roots = smtrust_tls::TrustRoots::new(
         &node
             .trust
@@ -172,8 +186,12 @@ fn request(
     tcp.set_read_timeout(Some(Duration::from_secs(120)))
         .expect("timeout");
     let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/jsonl\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/jsonl\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
     tls.write_all(head.as_bytes()).expect("send");
@@ -455,5 +473,268 @@ fn line_controller_issues_a_batch_over_tls_and_others_are_refused() {
         let leaf = dir.path().join(format!("leaf{i}.pem"));
         std::fs::write(&leaf, pem).expect("write");
         verify(&issuing, &leaf, "sslclient");
+    }
+}
+
+/// PEM text of a DER certificate.
+fn cert_pem(der: &[u8]) -> String {
+    smtrust_crypto::pem::encode("CERTIFICATE", der)
+        .expect("pem")
+        .to_string()
+}
+
+#[test]
+fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
+    const KEYGEN: usize = 12;
+    const LINE_PASS: &str = "the line's own bundle passphrase";
+    const ITERATIONS: &str = "20000";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(smtrust(&data, &["keystore", "init"]));
+    ok(smtrust(
+        &data,
+        &["ca", "init", "--label", "line1", "--namespace", "ctw-"],
+    ));
+    let line = issue(
+        dir.path(),
+        "line",
+        "CN=line-8,OU=smtrust-line-controller",
+        "admin",
+    );
+    let device = issue(dir.path(), "device", "CN=ctw-8888888888", "device");
+    let line_id = (&line.0, line.1.as_slice());
+    let mut body = String::new();
+    for i in 0..KEYGEN {
+        body.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"device_id": format!("ctw-k{i:04}"), "model": "m1"})
+        ));
+    }
+    body.push_str(&format!(
+        "{}\n",
+        serde_json::json!({"device_id": "abc-k1", "model": "m1"})
+    ));
+    let path = format!("/factory/v1/batches?mode=keygen&kdf_iterations={ITERATIONS}");
+    let pass_header = [("Smtrust-Bundle-Passphrase", LINE_PASS)];
+
+    let node = start_node(&data);
+    // A device certificate may not run a keygen batch nor fetch bundles; no passphrase: 400.
+    let (code, b) = request_with(
+        &node,
+        Some((&device.0, &device.1)),
+        "POST",
+        &path,
+        &pass_header,
+        b"{}\n",
+    );
+    assert_eq!(code, 403, "{}", String::from_utf8_lossy(&b));
+    let (code, b) = request(&node, Some(line_id), "POST", &path, body.as_bytes());
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&b));
+    assert!(
+        json(&b)["message"]
+            .as_str()
+            .unwrap()
+            .contains("Smtrust-Bundle-Passphrase")
+    );
+
+    let (code, b) = request_with(
+        &node,
+        Some(line_id),
+        "POST",
+        &path,
+        &pass_header,
+        body.as_bytes(),
+    );
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&b));
+    let id = json(&b)["batch_id"].as_str().unwrap().to_owned();
+    let status = wait_done(&node, line_id, &id);
+    assert_eq!(status["report"]["issued"], KEYGEN, "{status}");
+    assert_eq!(status["report"]["refused"], 1, "{status}");
+    assert_eq!(status["report"]["mode"], "key-gen", "{status}");
+    let kdf = &status["bundle_kdf"];
+    assert_eq!(
+        kdf["scheme"],
+        smtrust_ca::factory::BUNDLE_KDF_SCHEME,
+        "{status}"
+    );
+    assert_eq!(kdf["master"]["iterations"].to_string(), ITERATIONS);
+    let salt_hex = kdf["master"]["salt"].as_str().expect("salt").to_owned();
+    let chain = status["chain"].as_str().expect("chain").to_owned();
+    assert!(
+        chain.contains(&cert_pem(&node.trust[0])),
+        "issuing CA in the chain"
+    );
+
+    let bundles_path = format!("/factory/v1/batches/{id}/bundles");
+    let (code, _) = request(
+        &node,
+        Some((&device.0, &device.1)),
+        "GET",
+        &bundles_path,
+        b"",
+    );
+    assert_eq!(code, 403);
+    let (code, b) = request(&node, Some(line_id), "GET", &bundles_path, b"");
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&b));
+    let text = String::from_utf8(b).expect("utf8");
+    // Every key leaves encrypted and opens with our KDF under its device's password; it is the cert's key.
+    let master = smtrust_ca::factory::BatchKdf::master(
+        LINE_PASS.as_bytes(),
+        &hex::decode(&salt_hex).expect("hex"),
+        ITERATIONS.parse().unwrap(),
+    )
+    .expect("master");
+    let mut lines = Vec::new();
+    for l in text.lines() {
+        let v = json(l.as_bytes());
+        let dev = v["device_id"].as_str().unwrap().to_owned();
+        let key = v["key"].as_str().expect("key").to_owned();
+        assert!(
+            key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+            "{key}"
+        );
+        assert!(!text.contains("BEGIN PRIVATE KEY"));
+        let key_der = smtrust_crypto::pem::blocks(key.as_bytes())
+            .expect("pem")
+            .remove(0)
+            .1;
+        let pw = smtrust_ca::factory::BatchKdf::device_password(&master, &dev).expect("pw");
+        let sk = smtrust_crypto::pkcs8::decrypt_encrypted(&key_der, pw.as_bytes()).expect("opens");
+        let cert = v["cert"].as_str().expect("cert").to_owned();
+        let cert_der = smtrust_crypto::pem::blocks(cert.as_bytes())
+            .expect("pem")
+            .remove(0)
+            .1;
+        let c = x509_cert::Certificate::from_der(&cert_der).expect("cert");
+        let spki = c
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .expect("spki");
+        let pk = smtrust_crypto::x509::public_key_from_spki_der(&spki).expect("pk");
+        assert_eq!(sk.public_key(), &pk, "{dev}: the bundle key is the cert's");
+        lines.push((dev, key, cert));
+    }
+    assert_eq!(lines.len(), KEYGEN);
+
+    // The same body again: the same batch, nothing issued twice.
+    let (code, b) = request_with(
+        &node,
+        Some(line_id),
+        "POST",
+        &path,
+        &pass_header,
+        body.as_bytes(),
+    );
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(json(&b)["batch_id"], id.as_str());
+    assert_eq!(wait_done(&node, line_id, &id)["report"]["issued"], KEYGEN);
+
+    // A flashing station with only the OpenSSL 3 CLI, by the docs/factory.md recipe.
+    let Some(openssl) = smtrust_test_support::require(smtrust_test_support::Openssl) else {
+        return;
+    };
+    let (dev, key, cert) = &lines[KEYGEN / 2];
+    let hex_of = |o: smtrust_test_support::Output| -> String {
+        assert!(o.success(), "openssl kdf: {}", o.combined());
+        o.stdout_str().trim().replace(':', "").to_ascii_lowercase()
+    };
+    let salt_opt = format!("hexsalt:{salt_hex}");
+    let master_hex = hex_of(
+        openssl
+            .run([
+                "kdf",
+                "-keylen",
+                "32",
+                "-kdfopt",
+                "digest:SM3",
+                "-kdfopt",
+                &format!("pass:{LINE_PASS}"),
+                "-kdfopt",
+                &salt_opt,
+                "-kdfopt",
+                &format!("iter:{ITERATIONS}"),
+                "PBKDF2",
+            ])
+            .expect("run openssl"),
+    );
+    let pw = hex_of(
+        openssl
+            .run([
+                "kdf",
+                "-keylen",
+                "32",
+                "-kdfopt",
+                "digest:SM3",
+                "-kdfopt",
+                &format!("hexkey:{master_hex}"),
+                "-kdfopt",
+                &salt_opt,
+                "-kdfopt",
+                &format!("info:{}:{dev}", smtrust_ca::factory::BUNDLE_KDF_SCHEME),
+                "HKDF",
+            ])
+            .expect("run openssl"),
+    );
+    let key_file = dir.path().join("bundle-key.pem");
+    let cert_file = dir.path().join("bundle-cert.pem");
+    std::fs::write(&key_file, key).expect("write");
+    std::fs::write(&cert_file, cert).expect("write");
+    let from_key = openssl
+        .run([
+            "pkey",
+            "-in",
+            key_file.to_str().unwrap(),
+            "-passin",
+            &format!("pass:{pw}"),
+            "-pubout",
+        ])
+        .expect("run openssl");
+    assert!(from_key.success(), "openssl pkey: {}", from_key.combined());
+    let from_cert = openssl
+        .run([
+            "x509",
+            "-in",
+            cert_file.to_str().unwrap(),
+            "-noout",
+            "-pubkey",
+        ])
+        .expect("run openssl");
+    assert!(
+        from_cert.success(),
+        "openssl x509: {}",
+        from_cert.combined()
+    );
+    assert!(from_key.stdout_str().contains("BEGIN PUBLIC KEY"));
+    assert_eq!(from_key.stdout_str(), from_cert.stdout_str(), "{dev}");
+    // The certificate verifies under the issuing CA, and that under the root (one link per run: distid).
+    let issuing = dir.path().join("issuing.pem");
+    let root = dir.path().join("root.pem");
+    std::fs::write(&issuing, cert_pem(&node.trust[0])).expect("write");
+    std::fs::write(&root, cert_pem(node.trust.last().expect("root"))).expect("write");
+    for (ca, leaf, purpose) in [
+        (&issuing, &cert_file, "sslclient"),
+        (&root, &issuing, "any"),
+    ] {
+        let o = openssl
+            .run([
+                "verify",
+                "-vfyopt",
+                "distid:1234567812345678",
+                "-partial_chain",
+                "-x509_strict",
+                "-purpose",
+                purpose,
+                "-CAfile",
+                ca.to_str().unwrap(),
+                leaf.to_str().unwrap(),
+            ])
+            .expect("run openssl");
+        assert!(
+            o.success() && o.stdout_str().contains(": OK"),
+            "openssl verify {}: {}",
+            leaf.display(),
+            o.combined()
+        );
     }
 }

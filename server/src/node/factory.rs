@@ -1,12 +1,18 @@
-//! Factory batches over the API (TLS 1.3-SM) for line controllers: the CSR mode of `smtrust factory batch`,
+//! Factory batches over the API (TLS 1.3-SM) for line controllers: both modes of `smtrust factory batch`,
 //! with the same engine, journal and crash safety (docs/factory.md, "HTTP API").
 //!
 //! - `POST /factory/v1/batches`: body JSON Lines `{"device_id", "csr"}` (PEM or base64 DER), as the CLI reads;
 //!   answers 202 `{"batch_id", "state"}` once the batch is planned (every device journaled). The same body
 //!   again names the same batch: it resumes an interrupted batch (node restart) or re-reports a finished one.
-//! - `GET /factory/v1/batches/{id}`: state (`queued`, `running`, `done`, `failed`, `interrupted`) and the
-//!   report (counts, every refusal with its line and reason).
+//! - `POST /factory/v1/batches?mode=keygen[&kdf_iterations=N]`: body JSON Lines `{"device_id", ...attributes}`,
+//!   the batch passphrase in the `Smtrust-Bundle-Passphrase` header; the node generates the keys and writes
+//!   bundles as `smtrust factory batch --manifest` does (derived per-device passwords).
+//! - `GET /factory/v1/batches/{id}`: state (`queued`, `running`, `done`, `failed`, `interrupted`), the
+//!   report (counts, every refusal with its line and reason), the chain, and for key-generation batches the
+//!   bundle KDF parameters (`bundle_kdf`, as `bundle-kdf.json`).
 //! - `GET /factory/v1/batches/{id}/certificates`: JSON Lines `{"device_id", "serial", "cert"}` (PEM).
+//! - `GET /factory/v1/batches/{id}/bundles`: JSON Lines `{"device_id", "serial", "key", "cert"}`: the
+//!   encrypted PKCS#8 PEM and the certificate PEM of each bundle (key-generation batches).
 //!
 //! Who may call: a line controller, i.e. a client certificate issued by this CA under a profile of kind
 //! `admin-client`, active in the CA store, whose subject carries `OU=smtrust-line-controller`. No
@@ -18,12 +24,12 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use der::Decode;
-use smtrust_ca::factory::{BatchSpec, Factory, InputFormat, Issuer, Mode};
+use smtrust_ca::factory::{BatchSpec, Factory, InputFormat, Issuer, KeyProtection, Mode};
 use smtrust_ca::home::OpenedCa;
 use smtrust_ca::{CertStatus, ProfileKind, Profiles, Serial};
 
@@ -33,6 +39,8 @@ pub(crate) const LINE_CONTROLLER_OU: &str = "smtrust-line-controller";
 const MAX_BODY: usize = 128 * 1024 * 1024;
 /// Lifetime of certificates issued through the API, as the CLI's default.
 const DAYS: u32 = 3650;
+/// Request header carrying a key-generation batch's passphrase (the line's secret; never logged).
+pub(crate) const PASSPHRASE_HEADER: &str = "smtrust-bundle-passphrase";
 
 /// State shared by the factory routes.
 #[derive(Clone)]
@@ -145,6 +153,7 @@ pub(crate) fn router(api: FactoryApi) -> Router {
         .route("/factory/v1/batches", post(create))
         .route("/factory/v1/batches/{id}", get(status))
         .route("/factory/v1/batches/{id}/certificates", get(certificates))
+        .route("/factory/v1/batches/{id}/bundles", get(bundles))
         .route_layer(middleware::from_fn_with_state(api.clone(), line_controller))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
@@ -205,15 +214,76 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| anyhow::anyhow!("factory thread ended without an answer"))?
 }
 
-async fn create(State(api): State<FactoryApi>, body: axum::body::Bytes) -> Response {
+/// What a POST asks for: the mode and, in key-generation mode, how to protect the keys.
+struct Order {
+    mode: Mode,
+    keys: Option<KeyProtection>,
+}
+
+/// Read `?mode=` / `?kdf_iterations=` and the passphrase header; `Err` is why it is a bad request (400).
+fn order(uri: &Uri, headers: &HeaderMap) -> Result<Order, &'static str> {
+    let mut mode = Mode::Csr;
+    let mut iterations = smtrust_ca::factory::BATCH_KDF_ITERATIONS;
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("mode", "csr") => mode = Mode::Csr,
+            ("mode", "keygen") => mode = Mode::KeyGen,
+            ("kdf_iterations", n) => {
+                iterations = n
+                    .parse()
+                    .ok()
+                    .filter(|n| {
+                        (smtrust_crypto::pkcs8::MIN_ITERATIONS
+                            ..=smtrust_crypto::pkcs8::MAX_ITERATIONS)
+                            .contains(n)
+                    })
+                    .ok_or("kdf_iterations must be a number in 1000..=10000000")?;
+            }
+            _ => return Err("query parameters: mode=csr|keygen, kdf_iterations=N"),
+        }
+    }
+    if mode == Mode::Csr {
+        return Ok(Order { mode, keys: None });
+    }
+    // The header's bytes stay in the request's buffers until it is dropped; our copy is zeroized.
+    let passphrase = headers
+        .get(PASSPHRASE_HEADER)
+        .map(|v| zeroize::Zeroizing::new(v.as_bytes().to_vec()))
+        .filter(|p| !p.is_empty())
+        .ok_or("key-generation mode needs the Smtrust-Bundle-Passphrase header")?;
+    Ok(Order {
+        mode,
+        keys: Some(KeyProtection::DerivedPassphrase {
+            passphrase,
+            iterations,
+        }),
+    })
+}
+
+async fn create(
+    State(api): State<FactoryApi>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let order = match order(&uri, &headers) {
+        Ok(o) => o,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, "bad_request", why),
+    };
+    drop(headers);
     if body.is_empty() {
         return refuse(
             StatusCode::BAD_REQUEST,
             "empty",
-            "the body must be JSON Lines of {\"device_id\", \"csr\"}",
+            "the body must be JSON Lines of {\"device_id\", \"csr\"} (or {\"device_id\", ...} with mode=keygen)",
         );
     }
-    match plan_and_start(api, body).await {
+    match plan_and_start(api, order, body).await {
         Ok((id, job)) => json(
             StatusCode::ACCEPTED,
             &serde_json::json!({"batch_id": id, "state": state_name(&job)}),
@@ -228,23 +298,36 @@ async fn create(State(api): State<FactoryApi>, body: axum::body::Bytes) -> Respo
 }
 
 /// Store the body durably, plan the batch, and start issuing it in the background.
-async fn plan_and_start(api: FactoryApi, body: axum::body::Bytes) -> anyhow::Result<(String, Job)> {
+async fn plan_and_start(
+    api: FactoryApi,
+    order: Order,
+    body: axum::body::Bytes,
+) -> anyhow::Result<(String, Job)> {
     let (tx, rx) = tokio::sync::oneshot::channel::<anyhow::Result<(String, Job)>>();
     std::thread::spawn(move || {
+        let Order { mode, keys } = order;
         let planned = (|| {
-            let name = hex::encode(smtrust_crypto::sm3::digest(&body));
+            // The same body in the other mode is another batch: keep its upload and outputs apart.
+            let (prefix, format) = match mode {
+                Mode::KeyGen => ("keygen-", InputFormat::KeysJsonl),
+                _ => ("", InputFormat::CsrJsonl),
+            };
+            let name = format!(
+                "{prefix}{}",
+                hex::encode(smtrust_crypto::sm3::digest(&body))
+            );
             let root = api.inner.data_dir.join("factory");
             let input = root.join("uploads").join(format!("{name}.jsonl"));
             write_durably(&input, &body)?;
             let spec = BatchSpec::new(
-                Mode::Csr,
+                mode,
                 input,
-                InputFormat::CsrJsonl,
+                format,
                 root.join("batches").join(&name),
                 crate::cli::factory::unix_now(),
             );
             let mut factory = api.factory()?;
-            let id = factory.plan(&spec, None)?;
+            let id = factory.plan(&spec, keys.as_ref())?;
             anyhow::Ok((factory, id))
         })();
         let (mut factory, id) = match planned {
@@ -262,7 +345,7 @@ async fn plan_and_start(api: FactoryApi, body: axum::body::Bytes) -> anyhow::Res
         let _ = tx.send(Ok((id.clone(), Job::Queued)));
         let _one = api.inner.running.lock();
         api.set(&id, Job::Running);
-        let job = match factory.resume(&id, None, &mut |_| {}) {
+        let job = match factory.resume(&id, keys.as_ref(), &mut |_| {}) {
             Ok(r) => {
                 tracing::info!(batch = %id, issued = r.issued, refused = r.refused, "factory batch over the API done");
                 Job::Done
@@ -329,9 +412,15 @@ async fn status(State(api): State<FactoryApi>, Path(id): Path<String>) -> Respon
         None if report.pending == 0 => ("done", None),
         None => ("interrupted", None),
     };
+    // Not secret: a flashing station needs them to derive the bundle passwords (docs/factory.md).
+    let bundle_kdf = (report.mode == Mode::KeyGen)
+        .then(|| std::fs::read(report.out.join("bundle-kdf.json")).ok())
+        .flatten()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     json(
         StatusCode::OK,
-        &serde_json::json!({"batch_id": id, "state": state, "error": error, "report": report}),
+        &serde_json::json!({"batch_id": id, "state": state, "error": error, "report": report,
+                            "chain": api.inner.ca.chain_pem, "bundle_kdf": bundle_kdf}),
     )
 }
 
@@ -364,6 +453,51 @@ async fn certificates(State(api): State<FactoryApi>, Path(id): Path<String>) -> 
     .await;
     match listed {
         Ok(body) => ([(header::CONTENT_TYPE, "application/jsonl")], body).into_response(),
+        Err(e) if is_unknown(&e) => refuse(StatusCode::NOT_FOUND, "unknown_batch", "no such batch"),
+        Err(e) => internal(&e),
+    }
+}
+
+async fn bundles(State(api): State<FactoryApi>, Path(id): Path<String>) -> Response {
+    if !valid_id(&id) {
+        return refuse(StatusCode::NOT_FOUND, "unknown_batch", "no such batch");
+    }
+    let a = api.clone();
+    let key = id.clone();
+    let listed = blocking(move || {
+        let mut f = a.factory()?;
+        let report = f.report(&key)?; // unknown batch → 404
+        if report.mode != Mode::KeyGen {
+            return Ok(None);
+        }
+        let mut out = String::new();
+        for (device, serial, der) in f.certificates(&key)? {
+            let path = report.out.join("bundles").join(format!("{device}.pem"));
+            let text = std::fs::read(&path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            // Only the encrypted key block leaves; the file's order is key, certificate, chain.
+            let blocks = smtrust_crypto::pem::blocks(&text)?;
+            let key_block = blocks
+                .first()
+                .filter(|(label, _)| label.as_str() == "ENCRYPTED PRIVATE KEY")
+                .ok_or_else(|| anyhow::anyhow!("{}: no encrypted key block", path.display()))?;
+            let key_pem = smtrust_crypto::pem::encode("ENCRYPTED PRIVATE KEY", &key_block.1)?;
+            let cert = smtrust_crypto::pem::encode("CERTIFICATE", &der)?;
+            let line = serde_json::json!({"device_id": device, "serial": serial,
+                                          "key": key_pem.as_str(), "cert": cert.as_str()});
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        Ok(Some(out))
+    })
+    .await;
+    match listed {
+        Ok(Some(body)) => ([(header::CONTENT_TYPE, "application/jsonl")], body).into_response(),
+        Ok(None) => refuse(
+            StatusCode::CONFLICT,
+            "not_keygen",
+            "a CSR batch has no bundles; GET its certificates",
+        ),
         Err(e) if is_unknown(&e) => refuse(StatusCode::NOT_FOUND, "unknown_batch", "no such batch"),
         Err(e) => internal(&e),
     }
