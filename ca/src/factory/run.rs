@@ -307,6 +307,18 @@ impl Factory {
             .collect())
     }
 
+    /// The batch KDF salt (hex) of a derived-passphrase batch, `None` for other batches. Not secret; lets an
+    /// API check a resuming caller's passphrase against a bundle already written.
+    pub fn kdf_salt(&mut self, id: &str) -> Result<Option<String>, FactoryError> {
+        let (_, params, _) = self
+            .journal
+            .batch(id)?
+            .ok_or_else(|| FactoryError::UnknownBatch(id.to_owned()))?;
+        let params: Params =
+            serde_json::from_str(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
+        Ok(params.kdf_salt)
+    }
+
     fn resume_timed(
         &mut self,
         id: &str,

@@ -292,6 +292,11 @@ async fn create(
             Some(smtrust_ca::factory::FactoryError::Manifest(why)) => {
                 refuse(StatusCode::BAD_REQUEST, "bad_manifest", why)
             }
+            _ if e.is::<PassphraseMismatch>() => refuse(
+                StatusCode::CONFLICT,
+                "passphrase_mismatch",
+                &PassphraseMismatch.to_string(),
+            ),
             _ => internal(&e),
         },
     }
@@ -328,6 +333,9 @@ async fn plan_and_start(
             );
             let mut factory = api.factory()?;
             let id = factory.plan(&spec, keys.as_ref())?;
+            if let Some(k) = &keys {
+                same_passphrase(&mut factory, &id, k)?;
+            }
             anyhow::Ok((factory, id))
         })();
         let (mut factory, id) = match planned {
@@ -359,6 +367,51 @@ async fn plan_and_start(
     });
     rx.await
         .map_err(|_| anyhow::anyhow!("factory thread ended without an answer"))?
+}
+
+/// A resumed key-generation batch was given another passphrase than its bundles are under.
+#[derive(Debug)]
+struct PassphraseMismatch;
+
+impl std::fmt::Display for PassphraseMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the passphrase does not open the bundles this batch already wrote")
+    }
+}
+
+impl std::error::Error for PassphraseMismatch {}
+
+/// Refuse to resume an unfinished batch under another passphrase: its bundles would be under mixed passwords.
+/// Costs one batch KDF, only when the batch has pending devices and an issued bundle to check against.
+fn same_passphrase(factory: &mut Factory, id: &str, keys: &KeyProtection) -> anyhow::Result<()> {
+    let KeyProtection::DerivedPassphrase {
+        passphrase,
+        iterations,
+    } = keys
+    else {
+        return Ok(());
+    };
+    let report = factory.report(id)?;
+    if report.pending == 0 {
+        return Ok(());
+    }
+    let Some(salt) = factory.kdf_salt(id)?.and_then(|s| hex::decode(s).ok()) else {
+        return Ok(());
+    };
+    let Some((device, _, _)) = factory.certificates(id)?.into_iter().next() else {
+        return Ok(());
+    };
+    let path = report.out.join("bundles").join(format!("{device}.pem"));
+    let text = std::fs::read(&path)?;
+    let blocks = smtrust_crypto::pem::blocks(&text)?;
+    let key = blocks
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{}: empty bundle", path.display()))?;
+    let master = smtrust_ca::factory::BatchKdf::master(passphrase, &salt, *iterations)?;
+    let pw = smtrust_ca::factory::BatchKdf::device_password(&master, &device)?;
+    smtrust_crypto::pkcs8::decrypt_encrypted(&key.1, pw.as_bytes())
+        .map_err(|_| PassphraseMismatch)?;
+    Ok(())
 }
 
 /// Temporary name, fsync, rename, fsync of the directory: the upload is whole or absent after a crash.
