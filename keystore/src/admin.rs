@@ -16,7 +16,7 @@ use crate::Error;
 #[cfg(feature = "admin")]
 mod serve;
 #[cfg(feature = "admin")]
-pub use serve::{AdminSocket, router, serve_unix};
+pub use serve::{AdminSocket, router, serve_router_unix, serve_unix};
 
 /// The socket's file name under the data directory.
 pub const SOCKET_NAME: &str = "admin.sock";

@@ -6,13 +6,11 @@
 //! | `GET /keystore/status`, `POST /keystore/seal` | `smtrust_keystore::admin::router` | `smtrust keystore status\|seal` |
 //! | `POST /ca/est-token` | mint an EST enrollment token ([`EST_TOKEN_PATH`]) | `smtrust ca est-token` |
 //!
-//! The socket is bound as the keystore's own endpoint is (a fresh 0700 directory, chmod 0600, rename into
-//! place), so it is never reachable with a wider mode. It starts before the node (the keystore routes work
+//! The socket is the keystore's own endpoint (`smtrust_keystore::admin::serve_router_unix`: a fresh 0700
+//! directory, chmod 0600, rename into place), so it is never reachable with a wider mode. It starts before the node (the keystore routes work
 //! at once); the EST route answers 503 until [`AdminSocket::attach_est`] hands it the node's EST service.
 
-use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -23,8 +21,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use smtrust_keystore::{AUDIT_TARGET, Keystore};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::node::Est;
 
@@ -36,15 +32,12 @@ pub(crate) const MAX_TTL: Duration = Duration::from_secs(90 * 86_400);
 
 type EstSlot = Arc<OnceLock<Est>>;
 
-/// A running admin endpoint. [`AdminSocket::shutdown`] (or drop) stops it and removes the socket file, if
-/// the file is still the one it bound.
+/// A running admin endpoint: the keystore's socket (bind, stale-socket rule, shutdown) with the EST route
+/// merged in. [`AdminSocket::shutdown`] (or drop) stops it and removes the socket file.
 #[derive(Debug)]
 pub(crate) struct AdminSocket {
-    path: PathBuf,
-    inode: (u64, u64),
+    socket: smtrust_keystore::admin::AdminSocket,
     est: EstSlot,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<io::Result<()>>>,
 }
 
 /// The body of `POST /ca/est-token`.
@@ -59,35 +52,16 @@ pub(crate) struct TokenRequest {
 /// Serve the admin endpoint on `path` (normally `smtrust_keystore::admin::socket_path(data_dir)`) on the
 /// current tokio runtime. Refuses to start if another server answers on `path`; replaces a stale socket.
 pub(crate) async fn serve(path: &Path, keystore: Arc<Keystore>) -> anyhow::Result<AdminSocket> {
-    let ctx = || format!("admin socket {}", path.display());
-    let std_listener = bind_private(path).with_context(ctx)?;
-    let inode = std::fs::symlink_metadata(path)
-        .map(|m| (m.dev(), m.ino()))
-        .with_context(ctx)?;
-    std_listener.set_nonblocking(true).with_context(ctx)?;
-    let listener = tokio::net::UnixListener::from_std(std_listener).with_context(ctx)?;
     let est: EstSlot = Arc::new(OnceLock::new());
     let app = smtrust_keystore::admin::router(keystore).merge(
         Router::new()
             .route(EST_TOKEN_PATH, post(est_token))
             .with_state(Arc::clone(&est)),
     );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    tracing::info!(target: AUDIT_TARGET, socket = %path.display(), "admin socket listening");
-    Ok(AdminSocket {
-        path: path.to_owned(),
-        inode,
-        est,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    let socket = smtrust_keystore::admin::serve_router_unix(path, app)
+        .await
+        .with_context(|| format!("admin socket {}", path.display()))?;
+    Ok(AdminSocket { socket, est })
 }
 
 impl AdminSocket {
@@ -97,33 +71,8 @@ impl AdminSocket {
     }
 
     /// Stop accepting, let in-flight calls finish, remove the socket file.
-    pub(crate) async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let served = match self.task.take() {
-            Some(task) => task.await.context("admin socket task")?,
-            None => Ok(()),
-        };
-        self.remove_file();
-        Ok(served?)
-    }
-
-    fn remove_file(&self) {
-        let ours =
-            std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.inode);
-        if ours {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-impl Drop for AdminSocket {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-            self.remove_file();
-        }
+    pub(crate) async fn shutdown(self) -> anyhow::Result<()> {
+        Ok(self.socket.shutdown().await?)
     }
 }
 
@@ -187,49 +136,4 @@ async fn est_token(State(slot): State<EstSlot>, body: axum::body::Bytes) -> Resp
             "device_id": device.as_str(), "issuer": issuer, "token": token.as_str(), "expires_at": expires_at,
         }),
     )
-}
-
-/// Bind in a fresh 0700 directory beside `path`, chmod 0600, then rename into place: the socket is never
-/// reachable with a wider mode than 0600, whatever the umask.
-fn bind_private(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
-    clear_stale(path)?;
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let nonce = smtrust_crypto::rng::bytes::<8>().map_err(|e| io::Error::other(e.to_string()))?;
-    let private = parent.join(format!(".admin-sock-{}", hex::encode(nonce)));
-    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
-    let bound = (|| {
-        let tmp = private.join("sock");
-        let listener = std::os::unix::net::UnixListener::bind(&tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-        std::fs::rename(&tmp, path)?;
-        Ok(listener)
-    })();
-    let _ = std::fs::remove_dir_all(&private);
-    bound
-}
-
-/// Remove a socket file nobody answers on; refuse a live socket or a non-socket file.
-fn clear_stale(path: &Path) -> io::Result<()> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if !meta.file_type().is_socket() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "exists and is not a socket",
-        ));
-    }
-    match std::os::unix::net::UnixStream::connect(path) {
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "another server answers on this admin socket",
-        )),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path),
-        Err(e) => Err(e),
-    }
 }

@@ -118,6 +118,12 @@ impl Drop for AdminSocket {
 /// Bind `path` (mode 0600) and serve [`router`] on it on the current tokio runtime. A stale socket file (no
 /// server answers) is replaced; a live one, or any other file there, is an error.
 pub async fn serve_unix(path: &Path, keystore: Arc<Keystore>) -> Result<AdminSocket, Error> {
+    serve_router_unix(path, router(keystore)).await
+}
+
+/// [`serve_unix`] with the caller's router: the server merges [`router`] with routes of its own, and the
+/// socket keeps one owner-only bind, one stale-socket rule and one shutdown.
+pub async fn serve_router_unix(path: &Path, app: Router) -> Result<AdminSocket, Error> {
     let io_err = |source| Error::Io {
         path: path.to_owned(),
         source,
@@ -129,7 +135,6 @@ pub async fn serve_unix(path: &Path, keystore: Arc<Keystore>) -> Result<AdminSoc
     std_listener.set_nonblocking(true).map_err(io_err)?;
     let listener = tokio::net::UnixListener::from_std(std_listener).map_err(io_err)?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = router(keystore);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
