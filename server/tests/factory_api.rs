@@ -3,7 +3,7 @@
 //! certificates; anonymous clients get 401, device and plain admin certificates 403; the same body again is
 //! the same batch; a sample of the certificates verifies with the OpenSSL 3 CLI. Key-generation mode: the line
 //! controller sends device ids and its passphrase, downloads encrypted bundles, and one opens with the OpenSSL
-//! CLI by the docs/factory.md recipe.
+//! CLI by the docs/factory.md recipe; a keygen batch interrupted by SIGKILL refuses another passphrase.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -737,4 +737,91 @@ fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
             o.combined()
         );
     }
+}
+
+#[test]
+fn a_keygen_batch_resumed_with_another_passphrase_is_refused() {
+    const N: usize = 5000; // three chunks of the engine: time to stop the node between two
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(smtrust(&data, &["keystore", "init"]));
+    ok(smtrust(
+        &data,
+        &["ca", "init", "--label", "line1", "--namespace", "ctw-"],
+    ));
+    let line = issue(
+        dir.path(),
+        "line",
+        "CN=line-9,OU=smtrust-line-controller",
+        "admin",
+    );
+    let line_id = (&line.0, line.1.as_slice());
+    let body: String = (0..N)
+        .map(|i| {
+            format!(
+                "{}\n",
+                serde_json::json!({"device_id": format!("ctw-r{i:05}")})
+            )
+        })
+        .collect();
+    let path = "/factory/v1/batches?mode=keygen&kdf_iterations=1000";
+    let post = |node: &Node, pass: &str| {
+        request_with(
+            node,
+            Some(line_id),
+            "POST",
+            path,
+            &[("Smtrust-Bundle-Passphrase", pass)],
+            body.as_bytes(),
+        )
+    };
+    let node = start_node(&data);
+    let (code, b) = post(&node, "passphrase A");
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&b));
+    let id = json(&b)["batch_id"].as_str().unwrap().to_owned();
+    // Stop the node (SIGKILL) once some bundles are written and some devices are still pending.
+    let start = Instant::now();
+    loop {
+        let (_, b) = request(
+            &node,
+            Some(line_id),
+            "GET",
+            &format!("/factory/v1/batches/{id}"),
+            b"",
+        );
+        let v = json(&b);
+        assert_ne!(
+            v["state"], "done",
+            "batch finished before it could be interrupted"
+        );
+        if v["report"]["issued"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "{v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(node);
+    let node = start_node(&data);
+    let (code, b) = request(
+        &node,
+        Some(line_id),
+        "GET",
+        &format!("/factory/v1/batches/{id}"),
+        b"",
+    );
+    assert_eq!(
+        json(&b)["state"],
+        "interrupted",
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    assert_eq!(code, 200);
+    let (code, b) = post(&node, "passphrase B");
+    assert_eq!(code, 409, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(json(&b)["code"], "passphrase_mismatch");
+    let (code, b) = post(&node, "passphrase A");
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(json(&b)["batch_id"], id.as_str());
+    let done = wait_done(&node, line_id, &id);
+    assert_eq!(done["report"]["issued"], N, "{done}");
 }
