@@ -237,30 +237,14 @@ mod sql {
         u64::try_from(v).unwrap_or(0)
     }
 
-    /// `?` placeholders as `$n` for PostgreSQL.
-    fn pg(sql: &str) -> String {
-        let mut out = String::with_capacity(sql.len() + 8);
-        let mut n = 0;
-        for c in sql.chars() {
-            if c == '?' {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-
-    /// Run `$body` with `$p` the pool and `$q` the placeholder rewrite of the driver.
+    /// Run `$body` with `$p` the pool and `$q` the store's placeholder rewrite ([`SqlStore::q`]).
     macro_rules! with_pool {
         ($self:ident, $p:ident, $q:ident => $body:expr) => {
             if let Some($p) = $self.sqlite_pool() {
-                let $q = |s: &str| s.to_owned();
+                let $q = |s: &str| $self.q(s);
                 $body
             } else if let Some($p) = $self.postgres_pool() {
-                let $q = pg;
+                let $q = |s: &str| $self.q(s);
                 $body
             } else {
                 Err(StoreError::Corrupt("no pool").into())

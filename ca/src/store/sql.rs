@@ -53,7 +53,8 @@ fn to_u64(v: i64) -> u64 {
 }
 
 impl SqlStore {
-    pub(super) fn q(&self, sql: &str) -> String {
+    /// `sql` with `?` placeholders, as the pool's driver wants them (`$n` for PostgreSQL).
+    pub(crate) fn q(&self, sql: &str) -> String {
         match self.pool {
             Pool::Sqlite(_) => sql.to_owned(),
             Pool::Postgres(_) => {
