@@ -3,10 +3,9 @@
 //! replay is refused; `smtrust agent attest` measures files, is appraised and keeps the signed result.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 const PASS: &str = "a long operator passphrase for the EST token test";
@@ -79,27 +78,16 @@ fn enroll(data: &Path, agent: &Path, device: &str, token: &str, api: &str) -> Ou
 }
 
 fn serve(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtrust"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args([
+    let (child, v) = smtrust_test_support::cli::Cli::new(env!("CARGO_BIN_EXE_smtrust"), dir)
+        .env("SMTRUST_PASSPHRASE", PASS)
+        .spawn_ready(&[
             "--json",
             "serve",
             "--api",
             "127.0.0.1:0",
             "--http",
             "127.0.0.1:0",
-        ])
-        .env("SMTRUST_PASSPHRASE", PASS)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start smtrust serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+        ]);
     let api = v["api"]
         .as_str()
         .unwrap()

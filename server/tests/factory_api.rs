@@ -6,9 +6,9 @@
 //! CLI by the docs/factory.md recipe; a keygen batch interrupted by SIGKILL refuses another passphrase.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,27 +104,16 @@ impl Drop for Node {
 }
 
 fn start_node(data: &Path) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtrust"))
-        .arg("--data-dir")
-        .arg(data)
-        .args([
+    let (child, v) = smtrust_test_support::cli::Cli::new(env!("CARGO_BIN_EXE_smtrust"), data)
+        .env("SMTRUST_PASSPHRASE", PASS)
+        .spawn_ready(&[
             "--json",
             "serve",
             "--api",
             "127.0.0.1:0",
             "--http",
             "127.0.0.1:0",
-        ])
-        .env("SMTRUST_PASSPHRASE", PASS)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start smtrust serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+        ]);
     let api = v["api"]
         .as_str()
         .unwrap()

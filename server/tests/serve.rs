@@ -1,8 +1,8 @@
 //! `smtrust serve` through the real binary: it opens the CA of the data directory, serves CRLs over HTTP, and
 //! answers `smtrust keystore status|seal` through its admin socket; Ctrl-C stops it and removes the socket.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Output, Stdio};
+use std::io::{Read, Write};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const PASS: &str = "a long operator passphrase for the serve test";
@@ -53,27 +53,17 @@ fn serve_answers_crl_and_keystore_seal_through_the_admin_socket() {
         dir.path(),
         &["ca", "init", "--label", "line1", "--namespace", "ctw-"],
     ));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtrust"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "--json",
-            "serve",
-            "--api",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .env("SMTRUST_PASSPHRASE", PASS)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start smtrust serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+    let (mut child, v) =
+        smtrust_test_support::cli::Cli::new(env!("CARGO_BIN_EXE_smtrust"), dir.path())
+            .env("SMTRUST_PASSPHRASE", PASS)
+            .spawn_ready(&[
+                "--json",
+                "serve",
+                "--api",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ]);
     let http = v["http"]
         .as_str()
         .unwrap()

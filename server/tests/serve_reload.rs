@@ -4,9 +4,9 @@
 
 #![allow(clippy::panic, reason = "test helpers: a failure is a failed test")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const PASS: &str = "a long operator passphrase for the reload test";
@@ -77,29 +77,19 @@ fn policy_apply_and_rollback_reach_the_running_gateway() {
          [admin]\nbind = \"127.0.0.1:0\"\n",
     )
     .expect("write gateway.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtrust"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "--json",
-            "serve",
-            "--api",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .arg("--gateway")
-        .arg(&gw)
-        .env("SMTRUST_PASSPHRASE", PASS)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start smtrust serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+    let (mut child, v) =
+        smtrust_test_support::cli::Cli::new(env!("CARGO_BIN_EXE_smtrust"), dir.path())
+            .env("SMTRUST_PASSPHRASE", PASS)
+            .spawn_ready(&[
+                "--json",
+                "serve",
+                "--api",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--gateway",
+                gw.to_str().expect("utf-8 path"),
+            ]);
     let admin = v["gateway"]
         .as_array()
         .expect("gateway listeners")

@@ -2,8 +2,9 @@
 //! the assertions every CLI test makes on what came back.
 
 use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A binary bound to a data directory (`--data-dir`) and an environment, run once per call.
 ///
@@ -68,6 +69,36 @@ impl Cli {
             .output()
             .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", self.program.display())));
         Run(out)
+    }
+}
+
+impl Cli {
+    /// Starts a long-running command (`serve --json`) and waits for the one JSON line it prints when it is
+    /// ready (its addresses); returns the child, for the test to stop, and that line. Standard error is
+    /// discarded.
+    ///
+    /// # Panics
+    /// If the program cannot be started or exits before printing one JSON line.
+    #[track_caller]
+    pub fn spawn_ready(&self, args: &[&str]) -> (Child, serde_json::Value) {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| fail(&format!("cannot start {}: {e}", self.program.display())));
+        let mut line = String::new();
+        let read = child
+            .stdout
+            .take()
+            .map(|out| BufReader::new(out).read_line(&mut line));
+        if !matches!(read, Some(Ok(n)) if n > 0) {
+            let _ = child.kill();
+            fail(&format!("{} printed no ready line", self.program.display()));
+        }
+        let ready = serde_json::from_str(&line)
+            .unwrap_or_else(|e| fail(&format!("ready line is not JSON ({e}): {line}")));
+        (child, ready)
     }
 }
 
