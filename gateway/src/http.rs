@@ -29,6 +29,8 @@ pub const HEADER_PREFIX: &str = "x-smtrust-";
 pub const DEVICE_ID_HEADER: &str = "x-smtrust-device-id";
 /// The passport header.
 pub const PASSPORT_HEADER: &str = "x-smtrust-passport";
+/// ALPN of `http` listeners, in preference order; no ALPN means HTTP/1.1.
+pub(crate) const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 type Body = BoxBody<Bytes, hyper::Error>;
 

@@ -198,7 +198,9 @@ async fn handshake(
     listener: &ListenerConfig,
     tcp: TcpStream,
 ) -> Result<TlsStream<TcpStream>, Refusal> {
-    let (dual, sm) = shared.tls.for_listener(listener.client_cert_required);
+    let (dual, sm) = shared
+        .tls
+        .for_listener(listener.client_cert_required, listener.mode == Mode::Http);
     let started = Instant::now();
     let run = async {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)

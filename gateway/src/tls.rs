@@ -77,7 +77,16 @@ impl SmTls {
         let optional =
             smtrust_tls::server_config(&creds, ClientAuth::Optional(verifier), self.resumption)?;
         let (required, optional) = (Arc::new(required), Arc::new(optional));
+        // ALPN only on `http` listeners: rustls answers an ALPN mismatch with a fatal alert, which
+        // would refuse MQTT clients that offer `mqtt`.
+        let with_alpn = |c: &Arc<ServerConfig>| {
+            let mut c = ServerConfig::clone(c);
+            c.alpn_protocols = crate::http::ALPN.iter().map(|p| p.to_vec()).collect();
+            DualConfig::new(Arc::new(c), self.international.clone())
+        };
         Ok(ListenerTls {
+            http_required: with_alpn(&required),
+            http_optional: with_alpn(&optional),
             required: DualConfig::new(Arc::clone(&required), self.international.clone()),
             optional: DualConfig::new(Arc::clone(&optional), self.international.clone()),
             required_sm: required,
@@ -86,8 +95,11 @@ impl SmTls {
     }
 }
 
-/// The built configs: one requiring client certificates, one asking for them.
+/// The built configs: one requiring client certificates, one asking for them; each also with
+/// ALPN for `http` listeners.
 pub(crate) struct ListenerTls {
+    pub(crate) http_required: DualConfig,
+    pub(crate) http_optional: DualConfig,
     pub(crate) required: DualConfig,
     pub(crate) optional: DualConfig,
     pub(crate) required_sm: Arc<ServerConfig>,
@@ -95,15 +107,18 @@ pub(crate) struct ListenerTls {
 }
 
 impl ListenerTls {
-    /// The dual config and the SM config (for refusal alerts) of a listener.
+    /// The dual config and the SM config (for refusal alerts) of a listener; `http` listeners
+    /// get the configs with ALPN.
     pub(crate) fn for_listener(
         &self,
         client_cert_required: bool,
+        http: bool,
     ) -> (&DualConfig, &Arc<ServerConfig>) {
-        if client_cert_required {
-            (&self.required, &self.required_sm)
-        } else {
-            (&self.optional, &self.optional_sm)
+        match (client_cert_required, http) {
+            (true, false) => (&self.required, &self.required_sm),
+            (false, false) => (&self.optional, &self.optional_sm),
+            (true, true) => (&self.http_required, &self.required_sm),
+            (false, true) => (&self.http_optional, &self.optional_sm),
         }
     }
 }
