@@ -1,19 +1,22 @@
-//! `http` mode: HTTP/1.1 (hyper) after admission, keep-alive, every request decided by policy
-//! on method and path. Incoming `X-Smtrust-*` headers are stripped; the platform gets
-//! `X-Smtrust-Device-Id` and `X-Smtrust-Passport` (a signed [`crate::passport::Passport`]).
-//! One upstream connection per device connection, opened at the first allowed request.
+//! `http` mode: HTTP/1.1 keep-alive or, when the device chose ALPN `h2`, HTTP/2 (hyper) after
+//! admission. Every request (every HTTP/2 stream) is decided by policy on method and path.
+//! Incoming `X-Smtrust-*` headers are stripped; the platform gets `X-Smtrust-Device-Id` and
+//! `X-Smtrust-Passport` (a signed [`crate::passport::Passport`]), always over HTTP/1.1
+//! ([`upstream`]): platforms speak it, and an HTTP/2 request maps onto it losslessly here.
+
+mod h2;
+mod upstream;
 
 use crate::Refusal;
 use crate::config::ListenerConfig;
 use crate::gateway::Shared;
-use crate::listener::upstream;
 use crate::passport::Passport;
 use crate::registry::CloseReason;
 use crate::tcp::closed_refusal;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use hyper::header::{COOKIE, HOST, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use smtrust_policy::{AttestationStatus, Principal};
 use smtrust_tls::DeviceIdentity;
@@ -21,7 +24,9 @@ use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
+use upstream::Upstream;
 
 /// Header prefix the gateway owns: anything a device sends under it is removed.
 pub const HEADER_PREFIX: &str = "x-smtrust-";
@@ -45,7 +50,7 @@ struct State<'a> {
     shared: &'a Shared,
     listener: &'a ListenerConfig,
     device: Device<'a>,
-    upstream: Mutex<Option<hyper::client::conn::http1::SendRequest<Incoming>>>,
+    upstream: Upstream,
     /// The last passport: reused while its policy version holds and half its life remains.
     passport: std::sync::Mutex<Option<(u64, u64, HeaderValue)>>,
 }
@@ -53,22 +58,26 @@ struct State<'a> {
 pub(crate) async fn serve<D>(
     shared: &Shared,
     listener: &ListenerConfig,
-    io: D,
+    io: TlsStream<D>,
     device: Device<'_>,
     mut closed: watch::Receiver<Option<CloseReason>>,
 ) -> Result<(), Refusal>
 where
     D: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let h2 = io.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
     let state = &State {
         shared,
         listener,
         device,
-        upstream: Mutex::new(None),
+        upstream: Upstream::new(!h2),
         passport: std::sync::Mutex::new(None),
     };
     let svc = hyper::service::service_fn(move |req| handle(state, req));
     let limits = shared.config.limits;
+    if h2 {
+        return h2::serve(TokioIo::new(io), svc, &limits, &mut closed).await;
+    }
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.idle_timeout)
@@ -105,6 +114,9 @@ async fn forward(
     mut req: Request<Incoming>,
     policy_version: u64,
 ) -> Response<Body> {
+    if req.version() == Version::HTTP_2 && to_http11(&mut req).is_none() {
+        return plain(StatusCode::BAD_REQUEST, "request cannot be forwarded\n");
+    }
     let headers = req.headers_mut();
     let owned: Vec<HeaderName> = headers
         .keys()
@@ -122,44 +134,53 @@ async fn forward(
     };
     headers.insert(HeaderName::from_static(DEVICE_ID_HEADER), id);
     headers.insert(HeaderName::from_static(PASSPORT_HEADER), passport);
-    let mut upstream_slot = state.upstream.lock().await;
-    let sender = match upstream_slot.as_mut() {
-        Some(s) if !s.is_closed() => s,
-        _ => match connect(state.listener).await {
-            Ok(s) => upstream_slot.insert(s),
-            Err(r) => {
-                tracing::debug!(refusal = %r, "platform unreachable");
-                return plain(StatusCode::BAD_GATEWAY, "platform unreachable\n");
-            }
-        },
+    let mut sender = match state.upstream.take(state.listener).await {
+        Ok(s) => s,
+        Err(r) => {
+            tracing::debug!(refusal = %r, "platform unreachable");
+            return plain(StatusCode::BAD_GATEWAY, "platform unreachable\n");
+        }
     };
     if sender.ready().await.is_err() {
-        *upstream_slot = None;
         return plain(StatusCode::BAD_GATEWAY, "platform connection closed\n");
     }
     match sender.send_request(req).await {
-        Ok(resp) => resp.map(BodyExt::boxed),
+        Ok(resp) => {
+            state.upstream.give_back(sender);
+            resp.map(BodyExt::boxed)
+        }
         Err(e) => {
             tracing::debug!(error = %e, "platform request failed");
-            *upstream_slot = None;
             plain(StatusCode::BAD_GATEWAY, "platform request failed\n")
         }
     }
 }
 
-async fn connect(
-    listener: &ListenerConfig,
-) -> Result<hyper::client::conn::http1::SendRequest<Incoming>, Refusal> {
-    let tcp = upstream(listener).await?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| Refusal::Upstream(e.to_string()))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "platform connection ended");
-        }
-    });
-    Ok(sender)
+/// An HTTP/2 request as HTTP/1.1 for the platform: origin-form target, `Host` from the
+/// `:authority`, `cookie` fields joined into one (RFC 9113 §8.2.3, §8.3.1). hyper's HTTP/2
+/// server already refused connection-specific header fields (§8.2.2).
+fn to_http11(req: &mut Request<Incoming>) -> Option<()> {
+    let uri = req.uri().clone();
+    if !req.headers().contains_key(HOST)
+        && let Some(authority) = uri.authority()
+    {
+        let host = HeaderValue::from_str(authority.as_str()).ok()?;
+        req.headers_mut().insert(HOST, host);
+    }
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    *req.uri_mut() = target.parse().ok()?;
+    let cookies: Vec<&[u8]> = req
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if cookies.len() > 1 {
+        let joined = HeaderValue::from_bytes(&cookies.join(b"; ".as_slice())).ok()?;
+        req.headers_mut().insert(COOKIE, joined);
+    }
+    *req.version_mut() = Version::HTTP_11;
+    Some(())
 }
 
 /// The connection's passport for `policy_version`, signed anew when the version changed or

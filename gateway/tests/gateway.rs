@@ -16,6 +16,8 @@ mod dual;
 mod feed;
 #[path = "gateway/http.rs"]
 mod http;
+#[path = "gateway/http2.rs"]
+mod http2;
 #[path = "gateway/mqtt.rs"]
 mod mqtt;
 #[path = "gateway/notify.rs"]

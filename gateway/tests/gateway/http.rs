@@ -15,8 +15,10 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A platform that answers with what it was told: `device|forged|passport|connection-count`.
-async fn platform() -> SocketAddr {
+/// A platform that answers with what it was told:
+/// `device|forged|passport|version host target|connection-count`. `/api/slow*` answers after
+/// 300 ms.
+pub async fn platform() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let conns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -31,11 +33,17 @@ async fn platform() -> SocketAddr {
                             .map(|v| v.to_str().unwrap().to_owned())
                             .unwrap_or_default()
                     };
+                    if req.uri().path().starts_with("/api/slow") {
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    }
                     let body = format!(
-                        "{}|{}|{}|{n}",
+                        "{}|{}|{}|{:?} {} {}|{n}",
                         h("x-smtrust-device-id"),
                         h("x-smtrust-forged"),
-                        h("x-smtrust-passport")
+                        h("x-smtrust-passport"),
+                        req.version(),
+                        h("host"),
+                        req.uri()
                     );
                     Ok::<_, Infallible>(Response::new(http_body_util::Full::new(Bytes::from(body))))
                 });
@@ -48,7 +56,7 @@ async fn platform() -> SocketAddr {
     addr
 }
 
-fn http_policy() -> Engine {
+pub fn http_policy() -> Engine {
     let mut sources = BundleSources::default_bundle();
     sources.policies.push_str(
         "\n@id(\"device-api-get\")\npermit (principal is Device, action == Action::\"http_request\", resource)\n  when { context.method == \"GET\" && context.path like \"/api/*\" };\n",
@@ -109,6 +117,7 @@ async fn http_policy_passport_header_stripping_keep_alive_and_metrics() {
     assert_eq!(claims.serial, dev.serial.to_hex());
     assert_eq!(claims.attestation, "unverified");
     assert!(claims.exp > claims.iat);
+    assert_eq!(parts[3], "HTTP/1.1 platform /api/status");
 
     // Denied route: 403 from the gateway; the connection stays up (keep-alive).
     let (status, _) = get(&mut sender, "/admin/users", false).await;

@@ -1,0 +1,192 @@
+//! `http` mode over HTTP/2 (ALPN `h2`): every stream decided by policy like an HTTP/1.1 request,
+//! identity headers and passport added, forged ones stripped, a denied stream answered 403 while
+//! another stream on the connection goes on; HTTP/1.1 clients keep working on the same listener;
+//! other modes offer no ALPN.
+
+use crate::http::{http_policy, platform};
+use crate::pki::{Device, Pki};
+use crate::tcp::{default_policy, echo_server, start};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::{ServerName, UnixTime};
+use smtrust_gateway::passport;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// A TLS 1.3-SM connection offering `alpn`.
+async fn connect_alpn(
+    pki: &Pki,
+    device: &Device,
+    addr: SocketAddr,
+    alpn: &[&[u8]],
+) -> TlsStream<TcpStream> {
+    let mut cfg = (*pki.client_config(Some(device))).clone();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+type H2 = hyper::client::conn::http2::SendRequest<Empty<Bytes>>;
+
+async fn h2_client(tls: TlsStream<TcpStream>) -> H2 {
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// One request on its own stream; the status, the body and when the response head arrived.
+async fn get2(mut sender: H2, path: &str, forged: bool) -> (StatusCode, String, Instant) {
+    let mut req = Request::get(format!("https://platform{path}"));
+    if forged {
+        req = req
+            .header("x-smtrust-device-id", "someone-else")
+            .header("X-Smtrust-Forged", "1")
+            .header("x-smtrust-passport", "forged.token.here");
+    }
+    let resp = sender
+        .send_request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    let at = Instant::now();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap(), at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_decided_one_by_one_with_identity_passport_and_stripping() {
+    let pki = Pki::new("http2").await;
+    let gw = start(&pki, "http", platform().await, "", http_policy()).await;
+    let addr = gw.local_addr("main").unwrap();
+    let dev = pki.device("ctw-h2-1").await;
+    let tls = connect_alpn(&pki, &dev, addr, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
+    let sender = h2_client(tls).await;
+
+    // Three streams at once on one connection: a slow allowed one, a denied one, a forged one.
+    let started = Instant::now();
+    let (slow, denied, forged) = tokio::join!(
+        get2(sender.clone(), "/api/slow", false),
+        get2(sender.clone(), "/admin/users", false),
+        get2(sender.clone(), "/api/status?x=1", true),
+    );
+    assert_eq!(denied.0, StatusCode::FORBIDDEN, "{}", denied.1);
+    assert_eq!(slow.0, StatusCode::OK, "{}", slow.1);
+    assert!(
+        denied.2 < slow.2,
+        "the denied stream was answered while the slow one was still open ({:?} vs {:?})",
+        denied.2 - started,
+        slow.2 - started
+    );
+    assert_eq!(forged.0, StatusCode::OK, "{}", forged.1);
+    let parts: Vec<&str> = forged.1.split('|').collect();
+    assert_eq!(parts[0], "ctw-h2-1");
+    assert_eq!(parts[1], "", "forged header reached the platform");
+    assert_ne!(parts[2], "forged.token.here");
+    // The platform got HTTP/1.1 in origin form, Host from :authority.
+    assert_eq!(parts[3], "HTTP/1.1 platform /api/status?x=1");
+    let claims = passport::verify(parts[2], &pki.verifier(), UnixTime::now()).unwrap();
+    assert_eq!(claims.sub, "ctw-h2-1");
+    assert_eq!(claims.serial, dev.serial.to_hex());
+    assert_eq!(
+        claims.policy_version,
+        gw.gateway().policy().active_version()
+    );
+    let slow_parts: Vec<&str> = slow.1.split('|').collect();
+    assert_eq!(slow_parts[0], "ctw-h2-1");
+
+    // The connection goes on after the refusal.
+    let (status, body, _) = get2(sender.clone(), "/api/after", false).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let m = gw.gateway().metrics();
+    assert_eq!(
+        m.http_requests.load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+    assert_eq!(m.http_denied.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+    // HTTP/1.1 on the same listener: by ALPN and without ALPN.
+    for alpn in [&[b"http/1.1".as_slice()][..], &[]] {
+        let tls = connect_alpn(&pki, &dev, addr, alpn).await;
+        let chosen = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        let (mut h1, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let resp = h1
+            .send_request(
+                Request::get("/api/h1")
+                    .header("host", "platform")
+                    .header("x-smtrust-device-id", "someone-else")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "ALPN {chosen:?}");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.starts_with("ctw-h2-1|"), "ALPN {chosen:?}: {body}");
+        assert!(body.contains("|HTTP/1.1 platform /api/h1|"), "{body}");
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_concurrent_streams_each_reach_the_platform() {
+    let pki = Pki::new("http2-many").await;
+    let gw = start(&pki, "http", platform().await, "", http_policy()).await;
+    let dev = pki.device("ctw-h2-2").await;
+    let tls = connect_alpn(&pki, &dev, gw.local_addr("main").unwrap(), &[b"h2"]).await;
+    let sender = h2_client(tls).await;
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        set.spawn(get2(
+            sender.clone(),
+            if i % 2 == 0 { "/api/slow" } else { "/api/fast" },
+            false,
+        ));
+    }
+    while let Some(r) = set.join_next().await {
+        let (status, body, _) = r.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.starts_with("ctw-h2-2|"), "{body}");
+    }
+    // Ten 300 ms requests side by side: not one after another on a single platform connection.
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "{:?}",
+        started.elapsed()
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn non_http_listeners_offer_no_alpn() {
+    let pki = Pki::new("alpn-tcp").await;
+    let gw = start(&pki, "tcp", echo_server().await, "", default_policy()).await;
+    let dev = pki.device("ctw-alpn-1").await;
+    // An MQTT client offering `mqtt` is not refused with no_application_protocol.
+    let tls = connect_alpn(
+        &pki,
+        &dev,
+        gw.local_addr("main").unwrap(),
+        &[b"h2", b"mqtt"],
+    )
+    .await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), None);
+    gw.shutdown().await;
+}
