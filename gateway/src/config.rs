@@ -100,7 +100,7 @@ pub struct RawLimits {
 }
 
 /// A validated configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
     /// Listeners, in file order.
@@ -112,7 +112,7 @@ pub struct Config {
 }
 
 /// A validated listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ListenerConfig {
     /// Name (policy resource `Listener::"<name>"`).
@@ -130,7 +130,7 @@ pub struct ListenerConfig {
 }
 
 /// Validated limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
     /// Concurrent connections across all listeners.
@@ -158,6 +158,11 @@ impl Default for Limits {
 }
 
 impl Config {
+    /// The listener named `name`.
+    pub fn listener(&self, name: &str) -> Option<&ListenerConfig> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+
     /// Parses and validates a TOML text.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
         let raw: RawConfig = toml::from_str(text)?;
@@ -177,6 +182,13 @@ impl Config {
             }
             if listeners.iter().any(|x: &ListenerConfig| x.name == l.name) {
                 return Err(bad(&l.name, "duplicate listener name"));
+            }
+            // Port 0 asks the OS for a free port, so two of those do not collide.
+            if l.bind.port() != 0 && listeners.iter().any(|x| x.bind == l.bind) {
+                return Err(bad(
+                    &l.name,
+                    "bind address already used by another listener",
+                ));
             }
             listeners.push(ListenerConfig {
                 client_cert_required: l.client_cert_required.unwrap_or(true),

@@ -1,41 +1,83 @@
 //! The gateway: shared state, start and shutdown, and the event entry point.
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, ListenerConfig, Mode};
 use crate::event::{AttestationLookup, AttestationTable, CertStatus, GatewayEvent, RevocationSet};
 use crate::metrics::Metrics;
 use crate::passport::PassportSigner;
 use crate::phase::{NoHooks, Phases};
 use crate::registry::{CloseReason, Registry};
+use crate::reload::ServerCert;
 use crate::tls::{ListenerTls, SmTls};
 use crate::{Error, admin, listener};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::{Semaphore, broadcast, watch};
+use std::sync::{Arc, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
-/// State shared by all listeners and connections.
+/// The settings in force (config, TLS) and handles to the state every generation shares
+/// (registry, revocations, metrics, counters). A reload makes a new `Shared` with the new config
+/// and the same handles; a connection keeps the one it was accepted with to its end.
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) tls: ListenerTls,
+    pub(crate) listeners: Vec<Arc<ListenerConfig>>,
+    pub(crate) tls: Arc<ListenerTls>,
     pub(crate) policy: Arc<smtrust_policy::Engine>,
     /// Bumped after every policy change; live MQTT sessions re-decide their subscriptions.
-    pub(crate) policy_epoch: watch::Sender<u64>,
+    pub(crate) policy_epoch: Arc<watch::Sender<u64>>,
     pub(crate) revocations: Arc<RevocationSet>,
-    pub(crate) passport: Option<PassportSigner>,
-    pub(crate) attestation_events: AttestationTable,
+    pub(crate) passport: Option<Arc<PassportSigner>>,
+    pub(crate) attestation_events: Arc<AttestationTable>,
     pub(crate) attestation: Option<Arc<dyn AttestationLookup>>,
     pub(crate) registry: Arc<Registry>,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) hooks: Arc<dyn Phases>,
-    pub(crate) connections: Arc<Semaphore>,
-    pub(crate) rate: listener::RateLimiter,
+    pub(crate) connections: Arc<listener::ConnectionCount>,
+    pub(crate) rate: Arc<listener::RateLimiter>,
+}
+
+impl Shared {
+    /// The next generation: `config` with every shared handle of this one.
+    pub(crate) fn with_config(&self, config: Config) -> Self {
+        Self {
+            listeners: config.listeners.iter().cloned().map(Arc::new).collect(),
+            config,
+            tls: Arc::clone(&self.tls),
+            policy: Arc::clone(&self.policy),
+            policy_epoch: Arc::clone(&self.policy_epoch),
+            revocations: Arc::clone(&self.revocations),
+            passport: self.passport.clone(),
+            attestation_events: Arc::clone(&self.attestation_events),
+            attestation: self.attestation.clone(),
+            registry: Arc::clone(&self.registry),
+            metrics: Arc::clone(&self.metrics),
+            hooks: Arc::clone(&self.hooks),
+            connections: Arc::clone(&self.connections),
+            rate: Arc::clone(&self.rate),
+        }
+    }
+
+    /// A listener of this generation by name.
+    pub(crate) fn listener(&self, name: &str) -> Option<Arc<ListenerConfig>> {
+        self.listeners.iter().find(|l| l.name == name).cloned()
+    }
+}
+
+/// Where listeners find the generation in force when they accept.
+pub(crate) type Current = Arc<RwLock<Arc<Shared>>>;
+
+/// The generation in force.
+pub(crate) fn load(current: &Current) -> Arc<Shared> {
+    Arc::clone(&current.read().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// A configured gateway. Cheap to clone; all clones share state.
 #[derive(Clone)]
 pub struct Gateway {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) current: Current,
+    metrics: Arc<Metrics>,
+    policy: Arc<smtrust_policy::Engine>,
 }
 
 /// Builds a [`Gateway`]: config and policy first, then TLS, then optional parts.
@@ -63,56 +105,42 @@ impl Gateway {
 
     /// Binds every listener and starts serving.
     pub async fn start(&self) -> Result<Running, Error> {
+        let shared = self.shared();
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let mut addrs = Vec::new();
-        if let Some(bind) = self.shared.config.admin {
-            let socket = tokio::net::TcpListener::bind(bind)
-                .await
-                .map_err(|source| Error::Bind { addr: bind, source })?;
-            let addr = socket
-                .local_addr()
-                .map_err(|source| Error::Bind { addr: bind, source })?;
-            addrs.push((ADMIN.to_owned(), addr));
+        let mut admin_addr = None;
+        if let Some(bind) = shared.config.admin {
+            let (socket, addr) = bind_tcp(bind).await?;
+            admin_addr = Some(addr);
             tracing::info!(%addr, "gateway admin (/metrics) listening");
-            tasks.spawn(admin::serve(
-                Arc::clone(&self.shared),
-                socket,
-                stop_rx.clone(),
-            ));
+            tasks.spawn(admin::serve(Arc::clone(&shared), socket, stop_rx.clone()));
         }
-        for l in &self.shared.config.listeners {
-            let socket = tokio::net::TcpListener::bind(l.bind)
-                .await
-                .map_err(|source| Error::Bind {
-                    addr: l.bind,
-                    source,
-                })?;
-            let addr = socket.local_addr().map_err(|source| Error::Bind {
-                addr: l.bind,
-                source,
-            })?;
-            addrs.push((l.name.clone(), addr));
-            tracing::info!(listener = %l.name, %addr, mode = ?l.mode, "gateway listening");
-            tasks.spawn(listener::serve(
-                Arc::clone(&self.shared),
-                Arc::new(l.clone()),
-                socket,
-                stop_rx.clone(),
-            ));
-        }
-        Ok(Running {
+        let mut running = Running {
             gateway: self.clone(),
-            addrs,
+            admin: admin_addr,
+            listeners: Vec::new(),
             stop: stop_tx,
             tasks,
-        })
+        };
+        let mut bound = Vec::new();
+        for l in &shared.config.listeners {
+            bound.push((l.clone(), bind_tcp(l.bind).await?));
+        }
+        for (l, socket) in bound {
+            running.spawn_listener(&l, socket);
+        }
+        Ok(running)
+    }
+
+    /// The generation in force.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        load(&self.current)
     }
 
     /// Applies an event: updates the revocation set or attestation table and closes the
     /// affected sessions at once. Returns how many sessions were closed.
     pub fn handle_event(&self, event: GatewayEvent) -> usize {
-        let s = &self.shared;
+        let s = self.shared();
         let closed = match event {
             GatewayEvent::CertStatus { cert, status } => {
                 s.revocations.apply(cert.clone(), status);
@@ -160,7 +188,7 @@ impl Gateway {
 
     /// The policy engine every decision is asked of.
     pub fn policy(&self) -> &Arc<smtrust_policy::Engine> {
-        &self.shared.policy
+        &self.policy
     }
 
     /// Policy hot reload: activates `bundle` as the engine's next version (new connections,
@@ -170,7 +198,7 @@ impl Gateway {
     /// `docs/operations.md`, "Policy reload"). Sessions the new policy still allows stay up.
     /// Returns the new version.
     pub fn activate_policy(&self, bundle: smtrust_policy::Bundle) -> u64 {
-        let version = self.shared.policy.activate(bundle);
+        let version = self.policy.activate(bundle);
         self.policy_changed();
         version
     }
@@ -178,22 +206,37 @@ impl Gateway {
     /// Tells live sessions that the engine's active version changed; call it after changing the
     /// engine directly (`Engine::activate_version`, `Engine::rollback`).
     pub fn policy_changed(&self) {
-        self.shared.policy_epoch.send_modify(|e| *e += 1);
+        self.shared().policy_epoch.send_modify(|e| *e += 1);
     }
 
     /// Counters, for `/metrics` and tests.
     pub fn metrics(&self) -> &Metrics {
-        &self.shared.metrics
+        &self.metrics
     }
 
     /// Number of admitted sessions now.
     pub fn session_count(&self) -> usize {
-        self.shared.registry.len()
+        self.shared().registry.len()
     }
 
-    /// Whether any listener uses `mode`.
+    /// Whether any listener in force uses `mode`.
     pub fn has_mode(&self, mode: Mode) -> bool {
-        self.shared.config.listeners.iter().any(|l| l.mode == mode)
+        self.shared()
+            .config
+            .listeners
+            .iter()
+            .any(|l| l.mode == mode)
+    }
+
+    /// The config in force (the last one [`Running::reload`] applied).
+    pub fn config(&self) -> Config {
+        self.shared().config.clone()
+    }
+
+    /// The server certificate new handshakes present. [`ServerCert::replace`] renews it at run
+    /// time; established sessions are not affected.
+    pub fn server_certificate(&self) -> Arc<ServerCert> {
+        Arc::clone(&self.shared().tls.cert)
     }
 }
 
@@ -252,44 +295,109 @@ impl GatewayBuilder {
                 listener: l.name.clone(),
             });
         }
-        let limits = self.config.limits;
         let revocations = Arc::new(RevocationSet::from_initial(self.revoked));
         let tls = self.tls.build(Arc::clone(&revocations))?;
+        let metrics = Arc::new(Metrics::default());
+        let shared = Shared {
+            listeners: self
+                .config
+                .listeners
+                .iter()
+                .cloned()
+                .map(Arc::new)
+                .collect(),
+            config: self.config,
+            tls: Arc::new(tls),
+            policy: Arc::clone(&self.policy),
+            policy_epoch: Arc::new(watch::Sender::new(0)),
+            passport: self.passport.map(Arc::new),
+            revocations,
+            attestation_events: Arc::new(AttestationTable::default()),
+            attestation: self.attestation,
+            registry: Arc::new(Registry::default()),
+            metrics: Arc::clone(&metrics),
+            hooks: self.hooks,
+            connections: Arc::new(listener::ConnectionCount::default()),
+            rate: Arc::new(listener::RateLimiter::default()),
+        };
         Ok(Gateway {
-            shared: Arc::new(Shared {
-                connections: Arc::new(Semaphore::new(limits.max_connections)),
-                rate: listener::RateLimiter::new(limits.handshakes_per_source),
-                config: self.config,
-                tls,
-                policy: self.policy,
-                policy_epoch: watch::Sender::new(0),
-                passport: self.passport,
-                revocations,
-                attestation_events: AttestationTable::default(),
-                attestation: self.attestation,
-                registry: Arc::new(Registry::default()),
-                metrics: Metrics::default(),
-                hooks: self.hooks,
-            }),
+            current: Arc::new(RwLock::new(Arc::new(shared))),
+            metrics,
+            policy: self.policy,
         })
     }
 }
 
+/// Binds a listening socket and reads back its address (the port when 0 was asked).
+pub(crate) async fn bind_tcp(bind: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
+    let socket = TcpListener::bind(bind)
+        .await
+        .map_err(|source| Error::Bind { addr: bind, source })?;
+    let addr = socket
+        .local_addr()
+        .map_err(|source| Error::Bind { addr: bind, source })?;
+    Ok((socket, addr))
+}
+
 /// A started gateway.
 pub struct Running {
-    gateway: Gateway,
-    addrs: Vec<(String, SocketAddr)>,
+    pub(crate) gateway: Gateway,
+    admin: Option<SocketAddr>,
+    pub(crate) listeners: Vec<Bound>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+}
+
+/// A listener with its socket: the bind address as configured, the one bound, and the switch
+/// that retires it on a reload.
+pub(crate) struct Bound {
+    pub(crate) name: String,
+    pub(crate) configured: SocketAddr,
+    pub(crate) addr: SocketAddr,
+    pub(crate) retire: watch::Sender<bool>,
 }
 
 impl Running {
     /// The bound address of a listener, or of the admin endpoint as [`ADMIN`] (useful with port 0).
     pub fn local_addr(&self, listener: &str) -> Option<SocketAddr> {
-        self.addrs
+        if listener == ADMIN {
+            return self.admin;
+        }
+        self.listeners
             .iter()
-            .find(|(n, _)| n == listener)
-            .map(|(_, a)| *a)
+            .find(|b| b.name == listener)
+            .map(|b| b.addr)
+    }
+
+    /// Every listener in force with its bound address, in config order of their binding.
+    pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.listeners
+            .iter()
+            .map(|b| (b.name.clone(), b.addr))
+            .collect()
+    }
+
+    /// Starts accepting on `socket` for the listener named like `l`.
+    pub(crate) fn spawn_listener(
+        &mut self,
+        l: &ListenerConfig,
+        (socket, addr): (TcpListener, SocketAddr),
+    ) {
+        let (retire, retired) = watch::channel(false);
+        tracing::info!(listener = %l.name, %addr, mode = ?l.mode, "gateway listening");
+        self.tasks.spawn(listener::serve(
+            Arc::clone(&self.gateway.current),
+            l.name.clone(),
+            socket,
+            self.stop.subscribe(),
+            retired,
+        ));
+        self.listeners.push(Bound {
+            name: l.name.clone(),
+            configured: l.bind,
+            addr,
+            retire,
+        });
     }
 
     /// The gateway.
@@ -303,7 +411,8 @@ impl Running {
     pub async fn drain(self, grace: std::time::Duration) -> usize {
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + grace;
-        let registry = &self.gateway.shared.registry;
+        let shared = self.gateway.shared();
+        let registry = &shared.registry;
         while registry.len() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
@@ -316,7 +425,7 @@ impl Running {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         self.gateway
-            .shared
+            .shared()
             .registry
             .close_all(CloseReason::Shutdown);
         while self.tasks.join_next().await.is_some() {}

@@ -16,6 +16,7 @@ mod mqtt;
 pub mod passport;
 mod phase;
 mod registry;
+mod reload;
 mod tcp;
 mod tls;
 
@@ -38,5 +39,6 @@ pub use metrics::{Histogram, LATENCY_BUCKETS, Metrics};
 pub use passport::{Passport, PassportError, PassportSigner};
 pub use phase::{ConnContext, NoHooks, Phases};
 pub use registry::CloseReason;
+pub use reload::{ReloadReport, ServerCert};
 pub use smtrust_tls::{DeviceId, DeviceIdentity};
 pub use tls::SmTls;

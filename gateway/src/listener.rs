@@ -2,7 +2,7 @@
 
 use crate::config::{ListenerConfig, Mode};
 use crate::event::{AttestationLookup, CertStatus};
-use crate::gateway::Shared;
+use crate::gateway::{Current, Shared, load};
 use crate::identity::CertKey;
 use crate::phase::ConnContext;
 use crate::{Refusal, http, mqtt, tcp};
@@ -12,16 +12,17 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::watch;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
-/// Token bucket per source IP, checked before any TLS work.
+/// Token bucket per source IP, checked before any TLS work. The rate comes with each call, so a
+/// reload changes it without forgetting the buckets.
+#[derive(Default)]
 pub(crate) struct RateLimiter {
-    per_second: f64,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
 }
 
@@ -29,25 +30,17 @@ pub(crate) struct RateLimiter {
 const MAX_TRACKED_SOURCES: usize = 100_000;
 
 impl RateLimiter {
-    pub(crate) fn new(per_second: u32) -> Self {
-        Self {
-            per_second: f64::from(per_second),
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes one token for `ip`; false when its bucket is empty.
-    pub(crate) fn allow(&self, ip: IpAddr) -> bool {
+    /// Takes one token for `ip` at `per_second` (burst the same); false when its bucket is empty.
+    pub(crate) fn allow(&self, ip: IpAddr, per_second: u32) -> bool {
+        let rate = f64::from(per_second);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > MAX_TRACKED_SOURCES {
-            let rate = self.per_second;
             buckets
                 .retain(|_, (t, last)| *t + now.duration_since(*last).as_secs_f64() * rate < rate);
         }
-        let (tokens, last) = buckets.entry(ip).or_insert((self.per_second, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second)
-            .min(self.per_second);
+        let (tokens, last) = buckets.entry(ip).or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -58,12 +51,41 @@ impl RateLimiter {
     }
 }
 
-/// Accepts until `stop` turns true.
+/// Open connections across all listeners and generations; the maximum comes with each call, so
+/// a lowered `max_connections` counts the sessions admitted before the reload too.
+#[derive(Default)]
+pub(crate) struct ConnectionCount(AtomicUsize);
+
+/// One counted connection; dropping it frees the slot.
+pub(crate) struct Slot(Arc<ConnectionCount>);
+
+impl ConnectionCount {
+    /// A slot when fewer than `max` are open.
+    pub(crate) fn try_acquire(self: &Arc<Self>, max: usize) -> Option<Slot> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(self)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Accepts until `stop` (the gateway stops) or `retired` (a reload removed or moved this
+/// listener) turns true. Each connection takes the generation in force when it is accepted
+/// (`current`) and keeps it to its end, so a reload changes only what comes after it.
 pub(crate) async fn serve(
-    shared: Arc<Shared>,
-    listener: Arc<ListenerConfig>,
+    current: Current,
+    name: String,
     socket: TcpListener,
     mut stop: watch::Receiver<bool>,
+    mut retired: watch::Receiver<bool>,
 ) {
     loop {
         let (tcp, peer) = tokio::select! {
@@ -71,12 +93,18 @@ pub(crate) async fn serve(
                 Ok(x) => x,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(listener = %listener.name, error = %e, "accept failed");
+                    tracing::warn!(listener = %name, error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = stop.changed() => break,
+            _ = retired.changed() => break,
+        };
+        let shared = load(&current);
+        // Retired between the swap and the signal: this socket is no longer configured.
+        let Some(listener) = shared.listener(&name) else {
+            break;
         };
         shared
             .metrics
@@ -88,15 +116,13 @@ pub(crate) async fn serve(
             identity: None,
             client_id: None,
         };
+        let limits = shared.config.limits;
         // Limits before the expensive handshake.
-        let permit = match Arc::clone(&shared.connections).try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                finish(&shared, &ctx, Some(Refusal::TooManyConnections));
-                continue;
-            }
+        let Some(permit) = shared.connections.try_acquire(limits.max_connections) else {
+            finish(&shared, &ctx, Some(Refusal::TooManyConnections));
+            continue;
         };
-        if !shared.rate.allow(peer.ip()) {
+        if !shared.rate.allow(peer.ip(), limits.handshakes_per_source) {
             finish(&shared, &ctx, Some(Refusal::HandshakeRate));
             continue;
         }
@@ -104,13 +130,12 @@ pub(crate) async fn serve(
             finish(&shared, &ctx, Some(r));
             continue;
         }
-        let shared = Arc::clone(&shared);
-        let listener = Arc::clone(&listener);
         tokio::spawn(async move {
             let outcome = connection(&shared, &listener, tcp, &mut ctx, permit).await;
             finish(&shared, &ctx, outcome.err());
         });
     }
+    tracing::info!(listener = %name, "gateway listener stopped accepting");
 }
 
 fn finish(shared: &Shared, ctx: &ConnContext, refusal: Option<Refusal>) {
@@ -128,7 +153,7 @@ async fn connection(
     listener: &ListenerConfig,
     tcp: TcpStream,
     ctx: &mut ConnContext,
-    _permit: OwnedSemaphorePermit,
+    _permit: Slot,
 ) -> Result<(), Refusal> {
     shared
         .metrics

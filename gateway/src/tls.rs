@@ -5,18 +5,18 @@
 
 use crate::Error;
 use crate::event::RevocationSet;
+use crate::reload::ServerCert;
 use rustls::ServerConfig;
 use rustls_pki_types::CertificateDer;
 use smtrust_crypto::sm2::{Sm2Signer, Tls13Id};
 use smtrust_tls::{
-    ClientAuth, Credentials, DualConfig, Resumption, Sm2ChainVerifier, TrustRoots, UnknownStatus,
+    ClientAuth, DualConfig, Resumption, Sm2ChainVerifier, TrustRoots, UnknownStatus,
 };
 use std::sync::Arc;
 
 /// What the gateway needs to terminate TLS 1.3-SM.
 pub struct SmTls {
-    signer: Arc<dyn Sm2Signer<Tls13Id>>,
-    chain: Vec<CertificateDer<'static>>,
+    cert: Cert,
     roots: TrustRoots,
     resumption: Resumption,
     international: Option<Arc<ServerConfig>>,
@@ -25,11 +25,16 @@ pub struct SmTls {
 impl std::fmt::Debug for SmTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmTls")
-            .field("chain_len", &self.chain.len())
             .field("resumption", &self.resumption)
             .field("international", &self.international.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// The server certificate: given as keys (made replaceable at build) or already shared.
+enum Cert {
+    Keys(Arc<dyn Sm2Signer<Tls13Id>>, Vec<CertificateDer<'static>>),
+    Shared(Arc<ServerCert>),
 }
 
 impl SmTls {
@@ -41,8 +46,18 @@ impl SmTls {
         roots: TrustRoots,
     ) -> Self {
         Self {
-            signer,
-            chain,
+            cert: Cert::Keys(signer, chain),
+            roots,
+            resumption: Resumption::default(),
+            international: None,
+        }
+    }
+
+    /// Like [`SmTls::new`] with a certificate other servers may share: replacing it
+    /// ([`ServerCert::replace`]) renews them all from their next handshake on.
+    pub fn with_certificate(cert: Arc<ServerCert>, roots: TrustRoots) -> Self {
+        Self {
+            cert: Cert::Shared(cert),
             roots,
             resumption: Resumption::default(),
             international: None,
@@ -65,17 +80,26 @@ impl SmTls {
 
     /// Builds the per-listener configs with `revocations` as the verifier's revocation hook.
     pub(crate) fn build(&self, revocations: Arc<RevocationSet>) -> Result<ListenerTls, Error> {
-        let creds = Credentials::new(Arc::clone(&self.signer), self.chain.clone())?;
+        let cert = match &self.cert {
+            Cert::Keys(signer, chain) => {
+                Arc::new(ServerCert::new(Arc::clone(signer), chain.clone())?)
+            }
+            Cert::Shared(cert) => Arc::clone(cert),
+        };
+        let creds = cert.credentials()?;
         // Fail closed: the set never answers Unknown, but a future hook might.
         let verifier =
             Sm2ChainVerifier::new(self.roots.clone(), revocations, UnknownStatus::Refuse);
-        let required = smtrust_tls::server_config(
+        let mut required = smtrust_tls::server_config(
             &creds,
             ClientAuth::Required(verifier.clone()),
             self.resumption,
         )?;
-        let optional =
+        let mut optional =
             smtrust_tls::server_config(&creds, ClientAuth::Optional(verifier), self.resumption)?;
+        // Every handshake asks `cert`, so a replaced certificate needs no new config.
+        required.cert_resolver = cert.clone();
+        optional.cert_resolver = cert.clone();
         let (required, optional) = (Arc::new(required), Arc::new(optional));
         // ALPN only on `http` listeners: rustls answers an ALPN mismatch with a fatal alert, which
         // would refuse MQTT clients that offer `mqtt`.
@@ -91,6 +115,7 @@ impl SmTls {
             optional: DualConfig::new(Arc::clone(&optional), self.international.clone()),
             required_sm: required,
             optional_sm: optional,
+            cert,
         })
     }
 }
@@ -104,6 +129,7 @@ pub(crate) struct ListenerTls {
     pub(crate) optional: DualConfig,
     pub(crate) required_sm: Arc<ServerConfig>,
     pub(crate) optional_sm: Arc<ServerConfig>,
+    pub(crate) cert: Arc<ServerCert>,
 }
 
 impl ListenerTls {
