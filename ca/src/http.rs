@@ -32,6 +32,27 @@ fn ocsp_body(body: Vec<u8>) -> Response {
     der("application/ocsp-response", body)
 }
 
+/// A shared (cached) response as a body without copying it.
+struct Shared(std::sync::Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+fn ocsp_shared(body: std::sync::Arc<Vec<u8>>) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/ocsp-response"),
+            (header::CACHE_CONTROL, "max-age=60, public"),
+        ],
+        Bytes::from_owner(Shared(body)),
+    )
+        .into_response()
+}
+
 fn error(e: &crate::Error) -> Response {
     // Library errors say nothing of HTTP; this is the one mapping.
     let status = match e {
@@ -94,7 +115,7 @@ async fn ocsp_post<S: Store>(
         return ocsp_body(ocsp::error_response(OcspResponseStatus::MalformedRequest));
     }
     match svc.ocsp(&issuer, &body).await {
-        Ok(r) => ocsp_body(r.as_ref().clone()),
+        Ok(r) => ocsp_shared(r),
         Err(e) => ocsp_error(&e),
     }
 }
@@ -105,7 +126,7 @@ async fn ocsp_get<S: Store>(
 ) -> Response {
     match ocsp::parse_get_path(&req) {
         Ok(p) => match svc.ocsp_parsed(&issuer, p).await {
-            Ok(r) => ocsp_body(r.as_ref().clone()),
+            Ok(r) => ocsp_shared(r),
             Err(e) => ocsp_error(&e),
         },
         Err(_) => ocsp_body(ocsp::error_response(OcspResponseStatus::MalformedRequest)),

@@ -1,32 +1,33 @@
 //! OCSP responder (RFC 6960): the one parser for OCSP requests, and responses signed by a delegated OCSP
 //! signer (a certificate with id-kp-OCSPSigning and id-pkix-ocsp-nocheck issued by the CA it answers for).
 //!
-//! CertIDs hashed with SHA-1 (what `openssl ocsp` sends) and SM3 are both answered. Responses without a
-//! nonce are cached per (serial, hash) until they are half-way to nextUpdate or the status changes, so serving
-//! them is a lookup; a request with a nonce gets a freshly signed response echoing it (RFC 8954).
+//! CertIDs hashed with SHA-1 (what `openssl ocsp` sends) and SM3 are both answered. Serving is a lookup: the
+//! single-certificate, nonce-less answer of each (serial, hash) is signed ahead of requests by the worker
+//! (`CaService::spawn_ocsp`) when the certificate is issued or its status changes, re-signed before it is
+//! half-way to nextUpdate while clients keep asking, and kept in a bounded LRU cache; a miss (an evicted or
+//! never pre-signed serial) signs on the request path and caches the answer. A request with a nonce (RFC 8954)
+//! or several CertIDs cannot be answered ahead of time: it is signed per request.
 
 pub mod asn1;
+mod cache;
+pub(crate) mod responder;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+pub(crate) use cache::Key as CacheKey;
+
+pub use responder::{DEFAULT_CACHE_ENTRIES, MAX_PENDING, OcspStats, Responder};
+
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use const_oid::db::rfc5912;
-use der::asn1::{BitString, GeneralizedTime, Null, ObjectIdentifier, OctetString};
+use der::asn1::{GeneralizedTime, ObjectIdentifier};
 use der::{Decode, Encode};
 use sha1::Digest;
-use smtrust_crypto::x509::CertSigner;
 use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 
-use self::asn1::{
-    BasicOcspResponse, CertId, CertStatus as AsnStatus, OcspRequest, OcspResponse,
-    OcspResponseStatus, ResponderId, ResponseBytes, ResponseData, RevokedInfo, SingleResponse,
-};
-use crate::authority::Issuer;
+use self::asn1::{CertId, OcspRequest, OcspResponse, OcspResponseStatus};
 use crate::revocation::{CertStatus, RevocationReason};
-use crate::serial::Serial;
 use crate::{Error, RequestError};
 
 /// id-pkix-ocsp-basic.
@@ -225,178 +226,8 @@ impl From<Option<CertStatus>> for OcspStatus {
     }
 }
 
-/// A pre-signed response and when to re-sign it (Unix seconds).
-type Cached = (u64, Arc<Vec<u8>>);
-
-/// An OCSP responder for one issuing CA, signing with its delegated OCSP signer.
-pub struct Responder {
-    label: String,
-    hashes: IssuerHashes,
-    signer: Arc<dyn CertSigner>,
-    signer_cert: Certificate,
-    key_hash: Vec<u8>,
-    validity: Duration,
-    cache: RwLock<HashMap<(Serial, CertIdHash), Cached>>,
-}
-
-impl std::fmt::Debug for Responder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responder")
-            .field("issuer", &self.label)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Default response validity (nextUpdate − thisUpdate).
 pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(3600);
-
-impl Responder {
-    /// A responder for `issuer`, signing with the delegated OCSP signer `signer` whose certificate (issued by
-    /// `issuer` with the `ocsp` profile) is `signer_cert_der`.
-    pub fn new(
-        issuer: &Issuer,
-        signer_cert_der: &[u8],
-        signer: Arc<dyn CertSigner>,
-        validity: Duration,
-    ) -> Result<Self, Error> {
-        let hashes = IssuerHashes::of(issuer.certificate())?;
-        let signer_cert = Certificate::from_der(signer_cert_der)
-            .map_err(|e| RequestError::malformed("OCSP signer certificate", &e))?;
-        let spki_der = signer_cert
-            .tbs_certificate()
-            .subject_public_key_info()
-            .to_der()?;
-        if smtrust_crypto::x509::public_key_from_spki_der(&spki_der)? != *signer.public_key() {
-            return Err(
-                RequestError::Import("OCSP signer key does not match its certificate").into(),
-            );
-        }
-        let key_hash = sha1::Sha1::digest(
-            signer_cert
-                .tbs_certificate()
-                .subject_public_key_info()
-                .subject_public_key
-                .raw_bytes(),
-        )
-        .to_vec();
-        Ok(Self {
-            label: issuer.label().to_owned(),
-            hashes,
-            signer,
-            signer_cert,
-            key_hash,
-            validity,
-            cache: RwLock::new(HashMap::new()),
-        })
-    }
-
-    /// The issuer label.
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
-    /// For each CertID: the serial to look up if it names this issuer, else `None` (answered unknown).
-    pub fn serials(&self, req: &ParsedRequest) -> Vec<Option<Serial>> {
-        req.cert_ids
-            .iter()
-            .map(|id| {
-                self.hashes
-                    .matches(id)
-                    .and_then(|_| Serial::from_slice(id.serial_number.as_bytes()))
-            })
-            .collect()
-    }
-
-    /// A cached pre-signed response for a single-certificate request without a nonce, if still fresh.
-    pub fn cached(&self, req: &ParsedRequest, now: SystemTime) -> Option<Arc<Vec<u8>>> {
-        let key = self.cache_key(req)?;
-        let cache = self.cache.read().ok()?;
-        let (refresh_at, der) = cache.get(&key)?;
-        (unix(now) < *refresh_at).then(|| der.clone())
-    }
-
-    fn cache_key(&self, req: &ParsedRequest) -> Option<(Serial, CertIdHash)> {
-        if req.nonce.is_some() {
-            return None;
-        }
-        let [id] = req.cert_ids.as_slice() else {
-            return None;
-        };
-        let h = self.hashes.matches(id)?;
-        Some((Serial::from_slice(id.serial_number.as_bytes())?, h))
-    }
-
-    /// Drop the cached response of `serial` (its status changed).
-    pub fn invalidate(&self, serial: &Serial) {
-        // Two keys per serial, removed directly: a scan of the whole cache per revocation made bursts O(N·M).
-        if let Ok(mut c) = self.cache.write() {
-            c.remove(&(*serial, CertIdHash::Sha1));
-            c.remove(&(*serial, CertIdHash::Sm3));
-        }
-    }
-
-    /// Build and sign the response; `statuses` are in request order (from [`Self::serials`] and the store).
-    /// Caches it when it is cacheable.
-    pub fn respond(
-        &self,
-        req: &ParsedRequest,
-        statuses: &[OcspStatus],
-        now: SystemTime,
-    ) -> Result<Arc<Vec<u8>>, Error> {
-        let this_update = gtime(unix(now))?;
-        let next = unix(now).saturating_add(self.validity.as_secs());
-        let mut responses = Vec::with_capacity(req.cert_ids.len());
-        for (i, id) in req.cert_ids.iter().enumerate() {
-            let status = statuses.get(i).copied().unwrap_or(OcspStatus::Unknown);
-            let cert_status = match status {
-                OcspStatus::Good => AsnStatus::Good(Null),
-                OcspStatus::Unknown => AsnStatus::Unknown(Null),
-                OcspStatus::Revoked { at, reason } => AsnStatus::Revoked(RevokedInfo {
-                    revocation_time: gtime(at)?,
-                    revocation_reason: (reason != RevocationReason::Unspecified)
-                        .then(|| crate::crl::to_crl_reason(reason)),
-                }),
-            };
-            responses.push(SingleResponse {
-                cert_id: id.clone(),
-                cert_status,
-                this_update,
-                next_update: Some(gtime(next)?),
-                single_extensions: None,
-            });
-        }
-        let data = ResponseData {
-            responder_id: ResponderId::ByKey(OctetString::new(self.key_hash.clone())?),
-            produced_at: this_update,
-            responses,
-            response_extensions: req.nonce.clone().map(|n| vec![n]),
-        };
-        let tbs = data.to_der()?;
-        let sig = self.signer.sign(&tbs)?;
-        let basic = BasicOcspResponse {
-            tbs_response_data: data,
-            signature_algorithm: smtrust_crypto::x509::sm2_with_sm3(),
-            signature: BitString::from_bytes(sig.as_der())?,
-            certs: Some(vec![self.signer_cert.clone()]),
-        };
-        let resp = OcspResponse {
-            response_status: OcspResponseStatus::Successful,
-            response_bytes: Some(ResponseBytes {
-                response_type: OCSP_BASIC,
-                response: OctetString::new(basic.to_der()?)?,
-            }),
-        };
-        let der_bytes = Arc::new(resp.to_der()?);
-        if let Some(key) = self.cache_key(req)
-            && let Ok(mut c) = self.cache.write()
-        {
-            // Refresh half-way to nextUpdate so a cached answer is never near expiry.
-            let refresh_at = unix(now).saturating_add(self.validity.as_secs() / 2);
-            c.insert(key, (refresh_at, der_bytes.clone()));
-        }
-        Ok(der_bytes)
-    }
-}
 
 /// An unsigned error response (`malformedRequest`, `internalError`, ...).
 pub fn error_response(status: OcspResponseStatus) -> Vec<u8> {

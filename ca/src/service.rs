@@ -12,7 +12,7 @@ use crate::authority::{IssuedCert, Issuer, PreparedCert};
 use crate::crl::{self, CrlKind};
 use crate::csr::{self, CsrDistId, VerifiedCsr};
 use crate::device::DeviceId;
-use crate::ocsp::{self, OcspStatus, Responder};
+use crate::ocsp::Responder;
 use crate::profile::{Profile, Profiles};
 use crate::revocation::{RevocationEvent, RevocationKind, RevocationReason};
 use crate::serial::Serial;
@@ -22,6 +22,7 @@ use crate::{ConfigError, Error, RequestError, StoreError};
 mod cpu;
 mod delta;
 mod group;
+mod ocsp;
 mod own_keys;
 mod renew;
 
@@ -382,6 +383,7 @@ impl<S: Store> CaService<S> {
         for c in &ok {
             tracing::info!(serial = %c.serial, issuer = %c.issuer, profile = %c.profile, "issued");
         }
+        self.ocsp_issued(iss.label(), ok.iter().map(|c| c.serial));
         Ok(signed)
     }
 
@@ -558,44 +560,6 @@ impl<S: Store> CaService<S> {
                 }
             }
         })
-    }
-
-    /// Answer a DER OCSP request for `issuer`: a cached pre-signed response when there is one, else the
-    /// store's status, signed. Malformed requests get an unsigned `malformedRequest`.
-    pub async fn ocsp(&self, issuer: &str, request: &[u8]) -> Result<Arc<Vec<u8>>, Error> {
-        match ocsp::parse_request(request) {
-            Ok(req) => self.ocsp_parsed(issuer, req).await,
-            Err(_) => Ok(Arc::new(ocsp::error_response(
-                ocsp::asn1::OcspResponseStatus::MalformedRequest,
-            ))),
-        }
-    }
-
-    /// Answer a parsed OCSP request.
-    pub async fn ocsp_parsed(
-        &self,
-        issuer: &str,
-        req: ocsp::ParsedRequest,
-    ) -> Result<Arc<Vec<u8>>, Error> {
-        let r = self.responder(issuer)?;
-        let t = now();
-        if let Some(hit) = r.cached(&req, t) {
-            return Ok(hit);
-        }
-        let mut statuses = Vec::new();
-        for s in r.serials(&req) {
-            let st = match s {
-                Some(s) => match self.inner.store.get(&s).await? {
-                    Some(rec) if rec.issuer == issuer => OcspStatus::from(Some(rec.status)),
-                    _ => OcspStatus::Unknown,
-                },
-                None => OcspStatus::Unknown,
-            };
-            statuses.push(st);
-        }
-        tokio::task::spawn_blocking(move || r.respond(&req, &statuses, t))
-            .await
-            .map_err(|_| StoreError::Corrupt("OCSP task panicked"))?
     }
 
     /// One certificate's record.

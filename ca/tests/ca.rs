@@ -13,6 +13,8 @@ mod issuance;
 mod ocsp;
 #[path = "ca/ocsp_get.rs"]
 mod ocsp_get;
+#[path = "ca/ocsp_presign.rs"]
+mod ocsp_presign;
 #[path = "ca/refusals.rs"]
 mod refusals;
 #[path = "ca/renewal.rs"]

@@ -94,6 +94,7 @@ impl<S: Store> CaService<S> {
             r => r?,
         };
         tracing::info!(serial = %cert.serial, replaces = %current, issuer, profile, "renewed");
+        self.ocsp_issued(issuer, [cert.serial]);
         // The new certificate is committed: a failed delta CRL regeneration must not hide it from the caller
         // (the delta stays dirty and is regenerated before it is next served).
         if let Err(e) = self.publish(&ev).await {
