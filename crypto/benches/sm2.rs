@@ -1,5 +1,6 @@
 //! SM2 throughput: keygen, sign, verify (certificate ID), encrypt and decrypt (GM/T 0009 DER) of 32 bytes.
-//! `scripts/bench-crypto` prints these beside `openssl speed sm2`.
+//! `scripts/bench-crypto` prints these beside `openssl speed sm2`. `sign_sm2_crate` / `verify_sm2_crate` run the
+//! `sm2` crate's own signer and verifier on the same key and message: the peer our fast paths are measured against.
 #![allow(
     missing_docs,
     reason = "criterion_group! generates an undocumented pub fn"
@@ -27,6 +28,25 @@ fn sm2(c: &mut Criterion) {
     g.bench_function("verify", |b| {
         b.iter(|| vk.verify(black_box(&msg), black_box(&sig)).expect("verify"));
     });
+    {
+        use signature::{Signer, Verifier};
+        let d = sk.to_bytes();
+        let secret = sm2::SecretKey::from_slice(d.as_slice()).expect("secret");
+        #[allow(clippy::disallowed_methods)] // the peer: the sm2 crate's own signer, on purpose
+        let theirs = sm2::dsa::SigningKey::new(CertId::VALUE, &secret).expect("sm2 crate signer");
+        let their_vk = theirs.verifying_key().clone();
+        let their_sig: sm2::dsa::Signature = theirs.sign(&msg);
+        g.bench_function("sign_sm2_crate", |b| {
+            b.iter(|| -> sm2::dsa::Signature { theirs.sign(black_box(&msg)) })
+        });
+        g.bench_function("verify_sm2_crate", |b| {
+            b.iter(|| {
+                their_vk
+                    .verify(black_box(&msg), black_box(&their_sig))
+                    .expect("verify")
+            })
+        });
+    }
     g.bench_function("encrypt_32B", |b| {
         b.iter(|| encrypt_der(sk.public_key(), black_box(&msg)).expect("encrypt"));
     });

@@ -5,6 +5,7 @@
 //! and TLS all carry that form, and raw `r || s` yields certificates other implementations reject.
 
 mod distid;
+mod fast;
 mod key;
 mod kx;
 mod pke;

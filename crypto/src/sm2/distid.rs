@@ -84,7 +84,29 @@ pub(super) fn signing_key(
         .map_err(|_| Error::Internal("SM2 signing key from a valid secret"))
 }
 
-/// Build the `sm2` verifying key object for an ID (computes and caches `Z_A`).
+/// `Z_A = SM3(ENTL_A || ID_A || a || b || x_G || y_G || x_A || y_A)` (GB/T 32918.2 §5.5).
+pub(super) fn za(id: &str, public: &sm2::PublicKey) -> Result<[u8; 32], Error> {
+    use elliptic_curve::sec1::ToSec1Point;
+    let entl = u16::try_from(id.len().saturating_mul(8))
+        .map_err(|_| Error::DistIdTooLong { len: id.len() })?;
+    let point = public.to_sec1_point(false);
+    let xy = point
+        .as_bytes()
+        .get(1..65)
+        .ok_or(Error::Internal("uncompressed SEC1 point is 65 bytes"))?;
+    Ok(crate::sm3::digest_parts(&[
+        &entl.to_be_bytes(),
+        id.as_bytes(),
+        &super::fast::A_BE,
+        &super::fast::B_BE,
+        &super::fast::GX_BE,
+        &super::fast::GY_BE,
+        xy,
+    ]))
+}
+
+/// Build the `sm2` verifying key object for an ID (computes and caches `Z_A`): the tests' reference verifier.
+#[cfg(test)]
 #[allow(clippy::disallowed_methods)] // the one permitted call site
 pub(super) fn verifying_key(
     id: &str,

@@ -69,7 +69,7 @@ impl Sm2SecretKey {
     /// A signing key bound to a distinguishing ID.
     pub fn signing_key<I: DistinguishingId>(&self, id: I) -> Result<Sm2SigningKey<I>, Error> {
         let key = distid::signing_key(id.as_str(), &self.inner)?;
-        Ok(Sm2SigningKey::from_parts(key, id))
+        Sm2SigningKey::from_parts(key, id)
     }
 
     /// The 32-byte scalar, for sealing in the keystore or encoding. Zeroized when dropped.
@@ -121,8 +121,7 @@ impl Sm2PublicKey {
 
     /// A verifying key bound to a distinguishing ID (computes `Z_A` once).
     pub fn verifying_key<I: DistinguishingId>(&self, id: I) -> Result<Sm2VerifyingKey<I>, Error> {
-        let key = distid::verifying_key(id.as_str(), self.inner)?;
-        Ok(Sm2VerifyingKey::from_parts(key, id))
+        Sm2VerifyingKey::new(self.inner, id)
     }
 
     /// SM3 fingerprint of the uncompressed point (used as a key identifier).

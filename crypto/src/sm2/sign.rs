@@ -2,9 +2,15 @@
 
 use core::fmt;
 
-use signature::{Signer, Verifier};
+use elliptic_curve::Curve;
+use elliptic_curve::Group;
+use elliptic_curve::ff::PrimeField;
+use elliptic_curve::ops::Reduce;
+use elliptic_curve::point::AffineCoordinates;
+use zeroize::Zeroizing;
 
 use super::distid::{self, DistinguishingId};
+use super::fast::{self, PreparedKey};
 use super::key::Sm2PublicKey;
 use crate::Error;
 
@@ -61,6 +67,11 @@ impl Sm2Signature {
     pub fn to_raw(&self) -> [u8; 64] {
         self.parsed.to_bytes().into()
     }
+
+    #[cfg(test)]
+    pub(super) fn parsed_for_tests(&self) -> sm2::dsa::Signature {
+        self.parsed
+    }
 }
 
 impl fmt::Debug for Sm2Signature {
@@ -93,26 +104,36 @@ impl<I: DistinguishingId> Sm2Signer<I> for Sm2SigningKey<I> {
 /// throwaway key (best effort, see `Drop`). Not `Clone`.
 pub struct Sm2SigningKey<I: DistinguishingId> {
     key: Box<sm2::dsa::SigningKey>,
+    /// (1 + d)⁻¹ mod n, fixed per key: computed once instead of once per signature.
+    d_plus_1_inv: Box<Zeroizing<sm2::Scalar>>,
+    za: [u8; 32],
     public: Sm2PublicKey,
     id: I,
 }
 
 impl<I: DistinguishingId> Sm2SigningKey<I> {
-    pub(super) fn from_parts(key: sm2::dsa::SigningKey, id: I) -> Self {
+    pub(super) fn from_parts(key: sm2::dsa::SigningKey, id: I) -> Result<Self, Error> {
         let public = Sm2PublicKey::from_inner(sm2::PublicKey::from(key.verifying_key()));
-        Self {
+        let d: &sm2::Scalar = key.as_nonzero_scalar();
+        let inv = Option::<sm2::Scalar>::from((*d + sm2::Scalar::ONE).invert()).ok_or(
+            Error::Internal("1 + d is invertible for every accepted key"),
+        )?;
+        let za = distid::za(id.as_str(), public.inner())?;
+        Ok(Self {
             key: Box::new(key),
+            d_plus_1_inv: Box::new(Zeroizing::new(inv)),
+            za,
             public,
             id,
-        }
+        })
     }
 
-    /// Sign `msg` (the signer computes `e = SM3(Z_A || msg)`); deterministic nonce (RFC 6979 with HMAC-SM3).
+    /// Sign `msg` (the signer computes `e = SM3(Z_A || msg)`); deterministic nonce (RFC 6979 with HMAC-SM3),
+    /// the same signature the `sm2` crate makes.
     pub fn sign(&self, msg: &[u8]) -> Result<Sm2Signature, Error> {
-        let sig: sm2::dsa::Signature = self
-            .key
-            .try_sign(msg)
-            .map_err(|_| Error::Internal("SM2 signing failed (r + k = n, probability 2^-256)"))?;
+        let e = digest_scalar(&self.za, msg);
+        let d: &sm2::Scalar = self.key.as_nonzero_scalar();
+        let sig = sign_digest(d, &self.d_plus_1_inv, &e)?;
         Ok(Sm2Signature::from_parsed(sig))
     }
 
@@ -125,6 +146,51 @@ impl<I: DistinguishingId> Sm2SigningKey<I> {
     pub fn id(&self) -> &I {
         &self.id
     }
+}
+
+/// e = SM3(Z_A || M) as a scalar (GB/T 32918.2 §6.1 A1–A2).
+fn digest_scalar(za: &[u8; 32], msg: &[u8]) -> sm2::Scalar {
+    let e = crate::sm3::digest_parts(&[za, msg]);
+    <sm2::Scalar as Reduce<sm2::FieldBytes>>::reduce(&sm2::FieldBytes::from(e))
+}
+
+/// GB/T 32918.2 §6.1 A3–A7 with k from RFC 6979 (HMAC-SM3), as the `sm2` crate derives it, and [k]G from its
+/// constant-time base-point table; only (1 + d)⁻¹ is precomputed. Written here because the crate computes that
+/// inverse on every signature (a sixth of the cost) and offers no way to pass it in.
+fn sign_digest(
+    d: &sm2::Scalar,
+    d_plus_1_inv: &sm2::Scalar,
+    e: &sm2::Scalar,
+) -> Result<sm2::dsa::Signature, Error> {
+    let d_bytes = Zeroizing::new(<[u8; 32]>::from(d.to_repr()));
+    let e_bytes: [u8; 32] = e.to_repr().into();
+    let mut kgen = rfc6979::KGenerator::<sm3::Sm3, sm2::U256>::new(
+        d_bytes.as_slice(),
+        &e_bytes,
+        &[],
+        &sm2::Sm2::ORDER,
+    );
+    // r = 0, r + k = n or s = 0 happen with probability ~2^-256 each; the next RFC 6979 candidate is used.
+    for _ in 0..4 {
+        let mut k_bytes = Zeroizing::new(sm2::FieldBytes::default());
+        kgen.fill_next_k(&mut k_bytes);
+        let Some(k) = Option::<sm2::Scalar>::from(sm2::Scalar::from_repr(*k_bytes)) else {
+            continue;
+        };
+        let k = Zeroizing::new(k);
+        let point = sm2::ProjectivePoint::mul_by_generator(&*k).to_affine();
+        let r = *e + <sm2::Scalar as Reduce<sm2::FieldBytes>>::reduce(&point.x());
+        if bool::from(r.is_zero() | (r + *k).is_zero()) {
+            continue;
+        }
+        let s = *d_plus_1_inv * (*k - r * d);
+        if bool::from(s.is_zero()) {
+            continue;
+        }
+        return sm2::dsa::Signature::from_scalars(r, s)
+            .map_err(|_| Error::Internal("r and s are in [1, n-1]"));
+    }
+    Err(Error::Internal("SM2 signing found no usable nonce"))
 }
 
 impl<I: DistinguishingId> Drop for Sm2SigningKey<I> {
@@ -145,23 +211,37 @@ impl<I: DistinguishingId> fmt::Debug for Sm2SigningKey<I> {
     }
 }
 
-/// An SM2 verifying key bound to distinguishing ID `I` (`Z_A` computed once).
+/// An SM2 verifying key bound to distinguishing ID `I` (`Z_A` and the key's table for the fast verify computed
+/// once).
 #[derive(Clone)]
 pub struct Sm2VerifyingKey<I: DistinguishingId> {
-    key: sm2::dsa::VerifyingKey,
+    public: sm2::PublicKey,
+    za: [u8; 32],
+    prepared: PreparedKey,
     id: I,
 }
 
 impl<I: DistinguishingId> Sm2VerifyingKey<I> {
-    pub(super) fn from_parts(key: sm2::dsa::VerifyingKey, id: I) -> Self {
-        Self { key, id }
+    pub(super) fn new(public: sm2::PublicKey, id: I) -> Result<Self, Error> {
+        let za = distid::za(id.as_str(), &public)?;
+        let prepared = PreparedKey::new(&public)
+            .ok_or(Error::Internal("a validated public key is a curve point"))?;
+        Ok(Self {
+            public,
+            za,
+            prepared,
+            id,
+        })
     }
 
     /// Verify a parsed signature over `msg`.
     pub fn verify(&self, msg: &[u8], sig: &Sm2Signature) -> Result<(), Error> {
-        self.key
-            .verify(msg, &sig.parsed)
-            .map_err(|_| Error::BadSignature)
+        let e = digest_scalar(&self.za, msg);
+        if fast::verify_prehash(&self.prepared, &e, &sig.parsed.r(), &sig.parsed.s()) {
+            Ok(())
+        } else {
+            Err(Error::BadSignature)
+        }
     }
 
     /// Parse a DER signature strictly and verify it over `msg`.
@@ -172,7 +252,7 @@ impl<I: DistinguishingId> Sm2VerifyingKey<I> {
 
     /// The public key.
     pub fn public_key(&self) -> Sm2PublicKey {
-        Sm2PublicKey::from_inner(sm2::PublicKey::from(&self.key))
+        Sm2PublicKey::from_inner(self.public)
     }
 
     /// The distinguishing ID.
@@ -201,8 +281,7 @@ pub(super) mod danger {
         der: &[u8],
     ) -> Result<(), Error> {
         let sig = Sm2Signature::from_der(der)?;
-        let key = distid::verifying_key("", *public.inner())?;
-        key.verify(msg, &sig.parsed)
-            .map_err(|_| Error::BadSignature)
+        let key = Sm2VerifyingKey::new(*public.inner(), super::super::CustomId::new("")?)?;
+        key.verify(msg, &sig)
     }
 }

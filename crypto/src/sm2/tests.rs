@@ -220,6 +220,34 @@ mod props {
             prop_assert_eq!(again.as_der(), sig.as_der());
         }
 
+        /// Our signer (precomputed (1 + d)⁻¹) makes byte-for-byte the signature the `sm2` crate makes, and our
+        /// verifier (the fast path) gives the crate's verdict on it and on a corrupted copy, for several IDs.
+        #[test]
+        fn signer_and_verifier_match_the_sm2_crate(
+            d in any::<[u8; 32]>(),
+            msg in proptest::collection::vec(any::<u8>(), 0..300),
+            which in 0usize..3,
+        ) {
+            use signature::{Signer, Verifier};
+            let Ok(sk) = Sm2SecretKey::from_bytes(&d) else { return Ok(()) };
+            let id = ["", CertId::VALUE, Tls13Id::VALUE][which];
+            let custom = CustomId::new(id).expect("short");
+            let reference = distid::signing_key(id, sk.inner()).expect("reference signer");
+            let want: sm2::dsa::Signature = reference.try_sign(&msg).expect("reference sign");
+            let ours = sk.signing_key(custom.clone()).expect("signer").sign(&msg).expect("sign");
+            prop_assert_eq!(ours.to_raw(), <[u8; 64]>::from(want.to_bytes()));
+
+            let vk = sk.public_key().verifying_key(custom).expect("vk");
+            let ref_vk = distid::verifying_key(id, *sk.public_key().inner()).expect("reference vk");
+            prop_assert!(vk.verify(&msg, &ours).is_ok());
+            let mut raw = ours.to_raw();
+            raw[7] ^= 0x40;
+            if let Ok(bad) = Sm2Signature::from_raw(&raw) {
+                prop_assert!(vk.verify(&msg, &bad).is_err());
+                prop_assert!(ref_vk.verify(&msg, &bad.parsed_for_tests()).is_err());
+            }
+        }
+
         #[test]
         fn signature_parser_never_panics(data in proptest::collection::vec(any::<u8>(), 0..100)) {
             let _ = Sm2Signature::from_der(&data);
