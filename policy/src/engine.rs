@@ -20,7 +20,8 @@ struct Active {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct VersionInfo {
-    /// Version number, from 1, in activation order of new bundles.
+    /// Version number: from 1 in activation order of new bundles, or the caller's own
+    /// ([`Engine::with_version`], [`Engine::activate_as`]).
     pub version: u64,
     /// The bundle.
     pub bundle: Arc<Bundle>,
@@ -47,13 +48,19 @@ pub struct Engine {
 impl Engine {
     /// An engine with `bundle` active as version 1.
     pub fn new(bundle: Bundle) -> Self {
+        Self::with_version(bundle, 1)
+    }
+
+    /// An engine with `bundle` active as `version`: the number a version store gave it (the
+    /// server's `smtrust policy` history, where 0 is the shipped default). Decisions carry it.
+    pub fn with_version(bundle: Bundle, version: u64) -> Self {
         let bundle = Arc::new(bundle);
         Self {
             active: ArcSwap::from_pointee(Active {
-                version: 1,
+                version,
                 bundle: Arc::clone(&bundle),
             }),
-            history: Mutex::new(vec![VersionInfo { version: 1, bundle }]),
+            history: Mutex::new(vec![VersionInfo { version, bundle }]),
         }
     }
 
@@ -67,19 +74,38 @@ impl Engine {
         self.history.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `bundle` to the history as a new version and makes it active at once; decisions
-    /// already running finish on the old one. Returns the new version.
+    /// Adds `bundle` to the history as a new version (one above the highest so far) and makes
+    /// it active at once; decisions already running finish on the old one. Returns the new
+    /// version.
     pub fn activate(&self, bundle: Bundle) -> u64 {
-        let bundle = Arc::new(bundle);
         let mut history = self.history();
-        let version = history.last().map_or(1, |v| v.version + 1);
+        let version = history.iter().map(|v| v.version).max().map_or(1, |v| v + 1);
+        Self::store(&self.active, &mut history, bundle, version);
+        version
+    }
+
+    /// Makes `bundle` active at once as `version`, a number the caller's version store owns
+    /// (the server's policy history): decisions, passports and metrics carry it. A history entry
+    /// with that number is replaced (a store rollback re-activates its own older number).
+    pub fn activate_as(&self, bundle: Bundle, version: u64) {
+        let mut history = self.history();
+        history.retain(|v| v.version != version);
+        Self::store(&self.active, &mut history, bundle, version);
+    }
+
+    fn store(
+        active: &ArcSwap<Active>,
+        history: &mut Vec<VersionInfo>,
+        bundle: Bundle,
+        version: u64,
+    ) {
+        let bundle = Arc::new(bundle);
         history.push(VersionInfo {
             version,
             bundle: Arc::clone(&bundle),
         });
-        self.active.store(Arc::new(Active { version, bundle }));
+        active.store(Arc::new(Active { version, bundle }));
         tracing::info!(version, "policy bundle activated");
-        version
     }
 
     /// Makes an earlier (or later) version in the history active again.
@@ -121,7 +147,7 @@ impl Engine {
         Arc::clone(&self.active.load().bundle)
     }
 
-    /// Every version activated so far, oldest first.
+    /// Every version activated so far, in activation order (oldest first).
     pub fn versions(&self) -> Vec<VersionInfo> {
         self.history().clone()
     }

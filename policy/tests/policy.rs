@@ -289,6 +289,31 @@ fn hot_reload_rollback_and_diff() -> Result {
 }
 
 #[test]
+fn store_numbered_versions_are_carried_by_decisions() -> Result {
+    // The server's store: version 0 is the shipped default, `policy apply` gave the fleet 5.
+    let engine = Engine::with_version(Bundle::default_bundle()?, 0);
+    let d = device("ctw-1", &["line-3"]);
+    let tariffs = TopicFilter::parse("tariffs/meter/+")?;
+    assert_eq!(engine.active_version(), 0);
+    assert_eq!(engine.decide_subscribe(&d, &tariffs).bundle_version, 0);
+    engine.activate_as(Bundle::compile(fleet_sources()?)?, 5);
+    let now = engine.decide_subscribe(&d, &tariffs);
+    assert!(now.allowed, "{now:?}");
+    assert_eq!(now.bundle_version, 5);
+    // A store rollback re-activates its own number: the entry is replaced, not duplicated.
+    engine.activate_as(Bundle::default_bundle()?, 0);
+    assert_eq!(engine.active_version(), 0);
+    assert!(!engine.decide_subscribe(&d, &tariffs).allowed);
+    let versions: Vec<u64> = engine.versions().iter().map(|v| v.version).collect();
+    assert_eq!(versions, [5, 0]);
+    // Numbering of its own continues above the highest.
+    assert_eq!(engine.activate(Bundle::default_bundle()?), 6);
+    assert_eq!(engine.rollback()?, 5);
+    assert!(engine.decide_subscribe(&d, &tariffs).allowed);
+    Ok(())
+}
+
+#[test]
 fn changed_group_membership_applies_after_reload() -> Result {
     // The principal's cached entities are rebuilt for the new bundle.
     let engine = Engine::new(Bundle::compile(fleet_sources()?)?);
