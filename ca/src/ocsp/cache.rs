@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use hashlink::LruCache;
 
@@ -45,7 +45,7 @@ struct Shard {
 /// The cache.
 pub(crate) struct Cache {
     shards: Vec<Mutex<Shard>>,
-    capacity: usize,
+    capacity: AtomicUsize,
     evictions: AtomicU64,
 }
 
@@ -62,14 +62,25 @@ impl Cache {
                     })
                 })
                 .collect(),
-            capacity: per * SHARDS,
+            capacity: AtomicUsize::new(per * SHARDS),
             evictions: AtomicU64::new(0),
         }
     }
 
     /// The bound (the requested capacity rounded up to a multiple of the shard count).
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    /// Change the bound; shrinking drops least recently used entries at once.
+    pub(crate) fn set_capacity(&self, capacity: usize) {
+        let per = capacity.div_ceil(SHARDS).max(1);
+        for m in &self.shards {
+            if let Ok(mut s) = m.lock() {
+                s.map.set_capacity(per);
+            }
+        }
+        self.capacity.store(per * SHARDS, Ordering::Relaxed);
     }
 
     fn shard(&self, serial: &Serial) -> Option<&Mutex<Shard>> {

@@ -152,9 +152,14 @@ impl Responder {
     }
 
     /// Bound the cache to `entries` (rounded up to a multiple of 64). Memory: see [`DEFAULT_CACHE_ENTRIES`].
-    pub fn with_cache_entries(mut self, entries: usize) -> Self {
-        self.cache = Cache::new(entries);
+    pub fn with_cache_entries(self, entries: usize) -> Self {
+        self.set_cache_entries(entries);
         self
+    }
+
+    /// Change the cache bound of a running responder (shrinking evicts least recently used entries at once).
+    pub fn set_cache_entries(&self, entries: usize) {
+        self.cache.set_capacity(entries);
     }
 
     /// The CertID hashes pre-signed at issuance (default SHA-1 only; each costs one signature per
@@ -322,7 +327,13 @@ impl Responder {
             Why::Refresh => &self.counters.refreshed,
         }
         .fetch_add(1, Ordering::Relaxed);
-        Ok(self.cache.insert_if(key, self.entry(der_bytes, now), epoch))
+        let inserted = self.cache.insert_if(key, self.entry(der_bytes, now), epoch);
+        if !inserted {
+            // A change in the shard since `epoch` (this serial's, which queued it again, or another's, which
+            // did not): sign again from a fresh read rather than leave the serial to a request-path miss.
+            self.enqueue(serial, Pending::Changed { hashes: bit(hash) }, false);
+        }
+        Ok(inserted)
     }
 
     fn entry(&self, der: Arc<Vec<u8>>, now: SystemTime) -> Entry {

@@ -68,6 +68,12 @@ impl<S: Store> CaService<S> {
         }
     }
 
+    /// Bound the OCSP response cache of `issuer` to `entries` (memory: [`ocsp::DEFAULT_CACHE_ENTRIES`]).
+    pub fn set_ocsp_cache_entries(&self, issuer: &str, entries: usize) -> Result<(), Error> {
+        self.responder(issuer)?.set_cache_entries(entries);
+        Ok(())
+    }
+
     /// The OCSP counters of `issuer`'s responder (signatures made on and off the request path, cache hits,
     /// evictions, size).
     pub fn ocsp_stats(&self, issuer: &str) -> Result<OcspStats, Error> {
