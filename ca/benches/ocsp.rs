@@ -200,7 +200,10 @@ fn ocsp(c: &mut Criterion) {
         .expect("SQLite store");
     let svc = rt.block_on(pki::pki(store));
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let _worker = rt.block_on(async { svc.spawn_ocsp(stop_rx) });
+    let _worker = {
+        let _rt = rt.enter();
+        svc.spawn_ocsp(stop_rx)
+    };
     let tag = pki::run_tag();
     let ids: Vec<String> = (0..CERTS).map(|i| format!("ctw-{tag}-{i}")).collect();
     let certs = rt
