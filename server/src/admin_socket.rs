@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `GET /keystore/status`, `POST /keystore/seal` | `smtrust_keystore::admin::router` | `smtrust keystore status\|seal` |
 //! | `POST /ca/est-token` | mint an EST enrollment token ([`EST_TOKEN_PATH`]) | `smtrust ca est-token` |
+//! | `POST /gateway/reload` | re-read the `--gateway` file and apply it live ([`GATEWAY_RELOAD_PATH`]), like SIGHUP | — |
 //!
 //! The socket is the keystore's own endpoint (`smtrust_keystore::admin::serve_router_unix`: a fresh 0700
 //! directory, chmod 0600, rename into place), so it is never reachable with a wider mode. It starts before the node (the keystore routes work
@@ -30,7 +31,15 @@ pub(crate) const EST_TOKEN_PATH: &str = "/ca/est-token";
 /// Longest token lifetime the endpoint grants.
 pub(crate) const MAX_TTL: Duration = Duration::from_secs(90 * 86_400);
 
+/// Route of the gateway reload. No body; answer: `{"added", "removed", "moved", "changed", "limits_changed",
+/// "listeners"}` (200), or `{"error"}` (409: the file is bad or the gateway refused it; nothing changed).
+pub(crate) const GATEWAY_RELOAD_PATH: &str = "/gateway/reload";
+
+/// A gateway reload asked for on the socket, answered by the serve loop with its outcome.
+pub(crate) type ReloadRequest = tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>;
+
 type EstSlot = Arc<OnceLock<Est>>;
+type ReloadSlot = Arc<OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>>;
 
 /// A running admin endpoint: the keystore's socket (bind, stale-socket rule, shutdown) with the EST route
 /// merged in. [`AdminSocket::shutdown`] (or drop) stops it and removes the socket file.
@@ -38,6 +47,7 @@ type EstSlot = Arc<OnceLock<Est>>;
 pub(crate) struct AdminSocket {
     socket: smtrust_keystore::admin::AdminSocket,
     est: EstSlot,
+    reload: ReloadSlot,
 }
 
 /// The body of `POST /ca/est-token`.
@@ -53,21 +63,37 @@ pub(crate) struct TokenRequest {
 /// current tokio runtime. Refuses to start if another server answers on `path`; replaces a stale socket.
 pub(crate) async fn serve(path: &Path, keystore: Arc<Keystore>) -> anyhow::Result<AdminSocket> {
     let est: EstSlot = Arc::new(OnceLock::new());
-    let app = smtrust_keystore::admin::router(keystore).merge(
-        Router::new()
-            .route(EST_TOKEN_PATH, post(est_token))
-            .with_state(Arc::clone(&est)),
-    );
+    let reload: ReloadSlot = Arc::new(OnceLock::new());
+    let app = smtrust_keystore::admin::router(keystore)
+        .merge(
+            Router::new()
+                .route(EST_TOKEN_PATH, post(est_token))
+                .with_state(Arc::clone(&est)),
+        )
+        .merge(
+            Router::new()
+                .route(GATEWAY_RELOAD_PATH, post(gateway_reload))
+                .with_state(Arc::clone(&reload)),
+        );
     let socket = smtrust_keystore::admin::serve_router_unix(path, app)
         .await
         .with_context(|| format!("admin socket {}", path.display()))?;
-    Ok(AdminSocket { socket, est })
+    Ok(AdminSocket {
+        socket,
+        est,
+        reload,
+    })
 }
 
 impl AdminSocket {
     /// Serve `POST /ca/est-token` with the node's EST service (once; later calls are ignored).
     pub(crate) fn attach_est(&self, est: Est) {
         let _ = self.est.set(est);
+    }
+
+    /// Serve `POST /gateway/reload` by asking the serve loop (which owns the node) through `requests`.
+    pub(crate) fn attach_gateway_reload(&self, requests: tokio::sync::mpsc::Sender<ReloadRequest>) {
+        let _ = self.reload.set(requests);
     }
 
     /// Stop accepting, let in-flight calls finish, remove the socket file.
@@ -83,6 +109,31 @@ fn json_reply(code: StatusCode, body: serde_json::Value) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+async fn gateway_reload(State(slot): State<ReloadSlot>) -> Response {
+    let err = |code, msg: String| json_reply(code, serde_json::json!({ "error": msg }));
+    let Some(requests) = slot.get() else {
+        return err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node is still starting".into(),
+        );
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if requests.send(reply).await.is_err() {
+        return err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node is stopping".into(),
+        );
+    }
+    match answer.await {
+        Ok(Ok(report)) => json_reply(StatusCode::OK, report),
+        Ok(Err(e)) => err(StatusCode::CONFLICT, e),
+        Err(_) => err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node is stopping".into(),
+        ),
+    }
 }
 
 async fn est_token(State(slot): State<EstSlot>, body: axum::body::Bytes) -> Response {

@@ -60,7 +60,6 @@ pub(crate) struct Node {
     pub(crate) api_addr: SocketAddr,
     pub(crate) http_addr: SocketAddr,
     pub(crate) gateway: Option<(smtrust_gateway::Gateway, smtrust_gateway::Running)>,
-    gateway_names: Vec<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -155,11 +154,26 @@ impl Node {
             identity::tls_signer(&keystore, &tls_key)?,
             trust_certs(&tls_key.chain),
         )?;
-        let api_tls = Arc::new(smtrust_tls::server_config(
+        // One replaceable certificate for the API and the gateway: renewal swaps it for both.
+        let tls_cert = Arc::new(smtrust_gateway::ServerCert::new(
+            identity::tls_signer(&keystore, &tls_key)?,
+            trust_certs(&tls_key.chain),
+        )?);
+        let mut api_tls = smtrust_tls::server_config(
             &creds,
             smtrust_tls::ClientAuth::Optional(verifier),
             smtrust_tls::Resumption::default(),
-        )?);
+        )?;
+        api_tls.cert_resolver = tls_cert.clone();
+        let api_tls = Arc::new(api_tls);
+        tasks.push(identity::follow_tls_renewal(identity::Renewal {
+            keystore: Arc::clone(&keystore),
+            ca: Arc::clone(&ca),
+            label: label.clone(),
+            chain_above: trust_der.clone(),
+            dns_names: opts.dns_names.clone(),
+            cert: Arc::clone(&tls_cert),
+        }));
 
         let (stop, stop_rx) = watch::channel(false);
         let est = api::est(&ca, &label)?;
@@ -182,14 +196,6 @@ impl Node {
             stop_rx.clone(),
         ));
 
-        let mut gateway_names: Vec<String> = opts
-            .gateway
-            .iter()
-            .flat_map(|c| c.listeners.iter().map(|l| l.name.clone()))
-            .collect();
-        if opts.gateway.as_ref().is_some_and(|c| c.admin.is_some()) {
-            gateway_names.push(smtrust_gateway::ADMIN.to_owned());
-        }
         let gateway = match &opts.gateway {
             None => None,
             Some(cfg) => {
@@ -203,11 +209,7 @@ impl Node {
                     now,
                 )
                 .await?;
-                let sm = smtrust_gateway::SmTls::new(
-                    identity::tls_signer(&keystore, &tls_key)?,
-                    trust_certs(&tls_key.chain),
-                    roots,
-                );
+                let sm = smtrust_gateway::SmTls::with_certificate(Arc::clone(&tls_cert), roots);
                 let passport = smtrust_gateway::passport::PassportSigner::new(
                     identity::cert_signer(&keystore, &pass_key)?,
                     &trust_certs(&pass_key.chain),
@@ -235,7 +237,6 @@ impl Node {
             api_addr,
             http_addr,
             gateway,
-            gateway_names,
             stop,
             tasks,
         })
@@ -246,10 +247,25 @@ impl Node {
         let Some((_, running)) = &self.gateway else {
             return Vec::new();
         };
-        self.gateway_names
-            .iter()
-            .filter_map(|n| running.local_addr(n).map(|a| (n.clone(), a)))
-            .collect()
+        let mut all = running.listener_addrs();
+        all.extend(
+            running
+                .local_addr(smtrust_gateway::ADMIN)
+                .map(|a| (smtrust_gateway::ADMIN.to_owned(), a)),
+        );
+        all
+    }
+
+    /// Apply a new gateway config to the running gateway (`smtrust_gateway::Running::reload`): all or nothing,
+    /// admitted sessions untouched. A node started without a gateway gets none this way (restart with `--gateway`).
+    pub(crate) async fn reload_gateway(
+        &mut self,
+        config: smtrust_gateway::Config,
+    ) -> anyhow::Result<smtrust_gateway::ReloadReport> {
+        let Some((_, running)) = &mut self.gateway else {
+            anyhow::bail!("this node runs no gateway (start `smtrust serve` with --gateway)");
+        };
+        Ok(running.reload(config).await?)
     }
 
     /// The gateway listener's address by name.

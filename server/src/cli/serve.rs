@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use tokio::signal::unix::{SignalKind, signal};
 
+use crate::admin_socket::ReloadRequest;
 use crate::cli::keystore::{UnlockArgs, open_unsealed};
 use crate::node::{Node, NodeOptions};
 
@@ -65,14 +67,19 @@ pub(crate) fn run(
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
+        // Before the ready line: a SIGHUP sent as soon as it appears must not kill the process.
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
         // The local admin endpoint first: `smtrust keystore seal|status` reach the running server through it.
         let admin = crate::admin_socket::serve(
             &smtrust_keystore::admin::socket_path(&data_dir),
             Arc::clone(&keystore),
         )
         .await?;
-        let node = Node::start(&data_dir, keystore, opts).await?;
+        let mut node = Node::start(&data_dir, keystore, opts).await?;
         admin.attach_est(node.est.clone());
+        let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
+        admin.attach_gateway_reload(reload_tx);
         let listening = serde_json::json!({
             "api": format!("https://{}", node.api_addr),
             "http": format!("http://{}", node.http_addr),
@@ -99,7 +106,21 @@ pub(crate) fn run(
             .gateway
             .as_ref()
             .map(|(gw, _)| follow_policy(policy_store, gw.clone(), policy_version));
-        stop_signal().await?;
+        // Ctrl-C (an operator at a terminal) or SIGTERM (systemd, container runtimes) stop; SIGHUP and
+        // `POST /gateway/reload` on the admin socket re-read the gateway config and apply it live.
+        loop {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => { r?; break; }
+                _ = term.recv() => break,
+                _ = hup.recv() => {
+                    // The outcome is logged inside; nobody waits for an answer.
+                    let _ = reload_gateway(&mut node, args.gateway.as_deref()).await;
+                }
+                Some(reply) = reload_rx.recv() => {
+                    let _ = reply.send(reload_gateway(&mut node, args.gateway.as_deref()).await);
+                }
+            }
+        }
         if let Some(r) = reload {
             r.abort();
         }
@@ -113,12 +134,33 @@ pub(crate) fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C (an operator at a terminal) or SIGTERM (systemd, container runtimes).
-async fn stop_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r,
-        _ = term.recv() => Ok(()),
+/// Re-read the `--gateway` file and apply it to the running gateway (`Node::reload_gateway`): all or nothing,
+/// admitted sessions untouched. The outcome is logged; a bad file or a refused config leaves the running
+/// gateway as it was.
+async fn reload_gateway(node: &mut Node, path: Option<&Path>) -> Result<serde_json::Value, String> {
+    let outcome = async {
+        let Some(path) = path else {
+            anyhow::bail!("`smtrust serve` was started without --gateway: nothing to reload");
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read the gateway config {}", path.display()))?;
+        let config = smtrust_gateway::Config::from_toml(&text)?;
+        node.reload_gateway(config).await
+    }
+    .await;
+    match outcome {
+        Ok(r) => {
+            tracing::info!(added = ?r.added, removed = ?r.removed, moved = ?r.moved, changed = ?r.changed,
+                limits_changed = r.limits_changed, "gateway config reloaded");
+            Ok(serde_json::json!({
+                "added": r.added, "removed": r.removed, "moved": r.moved, "changed": r.changed,
+                "limits_changed": r.limits_changed, "listeners": node.gateway_listeners(),
+            }))
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "gateway reload refused; the running config stays");
+            Err(format!("{e:#}"))
+        }
     }
 }
 

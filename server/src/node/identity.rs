@@ -1,5 +1,7 @@
 //! The service's own keys and certificates: each key is made once in the keystore (found again by its label),
-//! and its certificate is issued by the node's CA when missing or within 30 days of its end.
+//! and its certificate is issued by the node's CA when missing or close to its end ([`due`]). The TLS certificate
+//! is also renewed while the node runs ([`follow_tls_renewal`]) and swapped into the API and the gateway
+//! without a restart.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,8 +12,10 @@ use smtrust_ca::{CaService, Profile, ProfileKind, SqlStore};
 use smtrust_keystore::{KeyId, KeyPurpose, Keystore};
 use x509_cert::Certificate;
 
-/// Re-issue a service certificate when less than this is left of it.
+/// Re-issue a service certificate when less than this (or a third of its lifetime, if shorter) is left of it.
 const RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
+/// How often the running node looks at its TLS certificate.
+const RENEW_CHECK: Duration = Duration::from_secs(3_600);
 
 /// One of the service's own keys with its certificate chain (leaf first, up to the root).
 #[derive(Debug, Clone)]
@@ -65,6 +69,23 @@ pub(crate) async fn ensure(
     dns_names: &[String],
     now: SystemTime,
 ) -> anyhow::Result<ServiceKey> {
+    Ok(
+        ensure_issued(ks, ca, label, chain_above, role, dns_names, now)
+            .await?
+            .0,
+    )
+}
+
+/// [`ensure`], and whether a new certificate was issued.
+async fn ensure_issued(
+    ks: &Keystore,
+    ca: &CaService<SqlStore>,
+    label: &str,
+    chain_above: &[Vec<u8>],
+    role: &Role,
+    dns_names: &[String],
+    now: SystemTime,
+) -> anyhow::Result<(ServiceKey, bool)> {
     let existing = ks
         .list()?
         .into_iter()
@@ -78,6 +99,7 @@ pub(crate) async fn ensure(
     let current = ks
         .certificate(&id)?
         .filter(|der| fresh(der, now, dns_names));
+    let issued = current.is_none();
     let leaf = match current {
         Some(der) => der,
         None => {
@@ -102,7 +124,78 @@ pub(crate) async fn ensure(
     };
     let mut chain = vec![leaf];
     chain.extend(chain_above.iter().cloned());
-    Ok(ServiceKey { id, chain })
+    Ok((ServiceKey { id, chain }, issued))
+}
+
+/// Whether a certificate valid from `not_before` to `not_after` should be renewed at `now`: less than
+/// [`RENEW_BEFORE`] or a third of its lifetime is left, whichever is shorter (so a short-lived certificate is
+/// not renewed on every check).
+fn due(not_before: SystemTime, not_after: SystemTime, now: SystemTime) -> bool {
+    let lifetime = not_after.duration_since(not_before).unwrap_or_default();
+    let margin = RENEW_BEFORE.min(lifetime / 3);
+    not_after
+        .duration_since(now)
+        .map_or(true, |left| left <= margin)
+}
+
+/// What the TLS renewal task needs from the node.
+pub(crate) struct Renewal {
+    pub(crate) keystore: Arc<Keystore>,
+    pub(crate) ca: Arc<smtrust_ca::home::OpenedCa>,
+    pub(crate) label: String,
+    pub(crate) chain_above: Vec<Vec<u8>>,
+    pub(crate) dns_names: Vec<String>,
+    /// The certificate the API and the gateway present; replaced on renewal.
+    pub(crate) cert: Arc<smtrust_gateway::ServerCert>,
+}
+
+/// Every [`RENEW_CHECK`], renew the service TLS certificate when it is [`due`] and present the new one from the
+/// next handshake on (API and gateway share `cert`). A failure (sealed keystore, CA error) is logged and retried
+/// at the next check; the current certificate stays.
+#[allow(clippy::disallowed_methods)] // the node reads the clock
+pub(crate) fn follow_tls_renewal(r: Renewal) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RENEW_CHECK);
+        tick.tick().await; // the first tick is now: the certificate was just checked at start
+        loop {
+            tick.tick().await;
+            let now = SystemTime::now();
+            let result = ensure_issued(
+                &r.keystore,
+                &r.ca.service,
+                &r.label,
+                &r.chain_above,
+                &TLS,
+                &r.dns_names,
+                now,
+            )
+            .await
+            .and_then(|(key, issued)| {
+                if issued {
+                    let chain = crate::node::trust_certs(&key.chain);
+                    r.cert.replace(tls_signer(&r.keystore, &key)?, chain)?;
+                }
+                Ok(issued.then_some(key))
+            });
+            match result {
+                Ok(Some(key)) => {
+                    let serial = key
+                        .chain
+                        .first()
+                        .and_then(|d| Certificate::from_der(d).ok())
+                        .map(|c| hex::encode(c.tbs_certificate().serial_number().as_bytes()));
+                    tracing::info!(
+                        serial,
+                        "service TLS certificate renewed; new handshakes present it"
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "service TLS certificate renewal failed; retrying in an hour")
+                }
+            }
+        }
+    })
 }
 
 /// Whether `der` is valid for another [`RENEW_BEFORE`] and names every one of `dns_names`.
@@ -110,10 +203,12 @@ fn fresh(der: &[u8], now: SystemTime, dns_names: &[String]) -> bool {
     let Ok(cert) = Certificate::from_der(der) else {
         return false;
     };
-    let not_after = cert.tbs_certificate().validity().not_after.to_system_time();
-    let time_ok = not_after
-        .duration_since(now)
-        .is_ok_and(|left| left > RENEW_BEFORE);
+    let validity = cert.tbs_certificate().validity();
+    let time_ok = !due(
+        validity.not_before.to_system_time(),
+        validity.not_after.to_system_time(),
+        now,
+    );
     let names: Vec<String> = cert
         .tbs_certificate()
         .get_extension::<x509_cert::ext::pkix::SubjectAltName>()
@@ -146,4 +241,31 @@ pub(crate) fn cert_signer(
     key: &ServiceKey,
 ) -> anyhow::Result<Arc<dyn smtrust_crypto::sm2::Sm2Signer<smtrust_crypto::sm2::CertId>>> {
     Ok(Arc::new(ks.signer_cert(&key.id)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn renewal_is_due_in_the_last_30_days_or_last_third() {
+        let start = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        // 90 days (the service profile): the last 30 days.
+        let end = start + 90 * DAY;
+        assert!(!due(start, end, start + 59 * DAY));
+        assert!(due(start, end, start + 61 * DAY));
+        // A year: still the last 30 days, not the last third.
+        let end = start + 365 * DAY;
+        assert!(!due(start, end, start + 200 * DAY));
+        assert!(due(start, end, start + 336 * DAY));
+        // Six days: the last two, not every check.
+        let end = start + 6 * DAY;
+        assert!(!due(start, end, start + 3 * DAY));
+        assert!(due(start, end, start + 5 * DAY));
+        // Expired, or not yet valid in a broken way: renew.
+        assert!(due(start, end, end + DAY));
+        assert!(due(end, start, start));
+    }
 }
