@@ -56,9 +56,9 @@ fn answer(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         (StatusCode::METHOD_NOT_ALLOWED, String::from("GET only\n"))
     } else {
         let mut text = shared.metrics.render();
-        // The engine's active version: changes on every policy reload.
+        // The engine's active version: the policy store's number (`Gateway::activate_policy`).
         text.push_str(&format!(
-            "# HELP smtrust_gateway_policy_version Active policy version (activations since start, from 1).\n\
+            "# HELP smtrust_gateway_policy_version Active policy version (its number in the policy store).\n\
              # TYPE smtrust_gateway_policy_version gauge\nsmtrust_gateway_policy_version {}\n",
             shared.policy.active_version()
         ));

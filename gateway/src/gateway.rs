@@ -191,16 +191,15 @@ impl Gateway {
         &self.policy
     }
 
-    /// Policy hot reload: activates `bundle` as the engine's next version (new connections,
-    /// requests and packets are decided by it at once; passports carry its version), then has
-    /// every live MQTT session re-decide its connect permission and granted subscriptions.
-    /// A session that lost either is closed: MQTT 5.0 gets DISCONNECT 0x87 first (see
-    /// `docs/operations.md`, "Policy reload"). Sessions the new policy still allows stay up.
-    /// Returns the new version.
-    pub fn activate_policy(&self, bundle: smtrust_policy::Bundle) -> u64 {
-        let version = self.policy.activate(bundle);
+    /// Policy hot reload: activates `bundle` as `version`, its number in the policy store
+    /// (`smtrust policy versions`; `Engine::activate_as`). New connections, requests and packets
+    /// are decided by it at once; passports and `/metrics` carry `version`. Then every live MQTT
+    /// session re-decides its connect permission and granted subscriptions. A session that lost
+    /// either is closed: MQTT 5.0 gets DISCONNECT 0x87 first (see `docs/operations.md`, "Policy
+    /// reload"). Sessions the new policy still allows stay up.
+    pub fn activate_policy(&self, bundle: smtrust_policy::Bundle, version: u64) {
+        self.policy.activate_as(bundle, version);
         self.policy_changed();
-        version
     }
 
     /// Tells live sessions that the engine's active version changed; call it after changing the

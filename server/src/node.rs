@@ -46,6 +46,9 @@ pub(crate) struct NodeOptions {
     pub(crate) attest_url: Option<String>,
     /// The policy bundle; none: the default bundle.
     pub(crate) policy: Option<smtrust_policy::BundleSources>,
+    /// Its number in the policy store (`smtrust policy versions`, 0: the default bundle): what
+    /// decisions, passports and the gateway's `/metrics` carry.
+    pub(crate) policy_version: u64,
 }
 
 /// A running node. Dropping it does not stop the tasks: call [`Node::shutdown`].
@@ -138,10 +141,11 @@ impl Node {
             att_key.chain.clone(),
             Default::default(),
         ));
-        let engine = Arc::new(match opts.policy.clone() {
-            Some(sources) => Engine::new(smtrust_policy::Bundle::compile(sources)?),
-            None => Engine::with_default_bundle()?,
-        });
+        let bundle = match opts.policy.clone() {
+            Some(sources) => smtrust_policy::Bundle::compile(sources)?,
+            None => smtrust_policy::Bundle::default_bundle()?,
+        };
+        let engine = Arc::new(Engine::with_version(bundle, opts.policy_version));
 
         // TLS for the API: client certificates optional (EST bootstrap and token enrollment have none).
         let roots = TrustRoots::new(&trust_certs(&trust_der))?;

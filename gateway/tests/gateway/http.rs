@@ -56,12 +56,16 @@ pub async fn platform() -> SocketAddr {
     addr
 }
 
-pub fn http_policy() -> Engine {
+fn http_bundle() -> Bundle {
     let mut sources = BundleSources::default_bundle();
     sources.policies.push_str(
         "\n@id(\"device-api-get\")\npermit (principal is Device, action == Action::\"http_request\", resource)\n  when { context.method == \"GET\" && context.path like \"/api/*\" };\n",
     );
-    Engine::new(Bundle::compile(sources).unwrap())
+    Bundle::compile(sources).unwrap()
+}
+
+pub fn http_policy() -> Engine {
+    Engine::new(http_bundle())
 }
 
 async fn get(
@@ -129,6 +133,15 @@ async fn http_policy_passport_header_stripping_keep_alive_and_metrics() {
         "one upstream connection for the device connection: {body}"
     );
 
+    // The policy store's version N, activated live: the next passport carries N.
+    let before = claims.policy_version;
+    gw.gateway().activate_policy(http_bundle(), 42);
+    let (status, body) = get(&mut sender, "/api/third", false).await;
+    assert_eq!(status, StatusCode::OK);
+    let token42 = body.split('|').nth(2).unwrap();
+    let claims42 = passport::verify(token42, &pki.verifier(), UnixTime::now()).unwrap();
+    assert_eq!((before, claims42.policy_version), (1, 42));
+
     // A passport is refused by another CA's platform, and when tampered with.
     let other = Pki::new("other").await;
     assert!(matches!(
@@ -153,10 +166,11 @@ async fn http_policy_passport_header_stripping_keep_alive_and_metrics() {
         "text/plain; version=0.0.4",
         "smtrust_gateway_connections_total 1",
         "smtrust_gateway_handshakes_total 1",
-        "smtrust_gateway_http_requests_total 3",
+        "smtrust_gateway_http_requests_total 4",
         "smtrust_gateway_http_denied_total 1",
         "smtrust_gateway_handshake_seconds_count 1",
-        "smtrust_gateway_http_request_seconds_bucket{le=\"+Inf\"} 3",
+        "smtrust_gateway_http_request_seconds_bucket{le=\"+Inf\"} 4",
+        "smtrust_gateway_policy_version 42",
         "smtrust_gateway_bytes_total{direction=\"upstream\"}",
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");

@@ -106,8 +106,7 @@ async fn policy_reload_withdraws_live_subscriptions_and_spares_the_rest() {
     assert!(body.ends_with(b"before"));
 
     let at = Instant::now();
-    let version = gw.gateway().activate_policy(moved_policy());
-    assert_eq!(version, 2);
+    gw.gateway().activate_policy(moved_policy(), 2);
     assert_eq!(gw.gateway().policy().active_version(), 2);
     // a: DISCONNECT 0x87 (not authorized), then the connection ends.
     assert_eq!(read_packet(&mut sa).await.unwrap(), (0xE0, vec![0x87]));
@@ -157,7 +156,7 @@ async fn policy_reload_withdraws_live_subscriptions_and_spares_the_rest() {
     assert!(body.ends_with(b"cfg"), "only cfg/ arrives: {body:?}");
 
     // A reload that changes nothing for b keeps it connected.
-    gw.gateway().activate_policy(moved_policy());
+    gw.gateway().activate_policy(moved_policy(), 3);
     send(&mut sb, &[0xC0, 0]).await;
     assert_eq!(read_packet(&mut sb).await.unwrap().0, 0xD0);
     assert_eq!(gw.gateway().metrics().refusals("policy_reload"), 2);

@@ -64,6 +64,7 @@ pub(crate) fn run(
         attest_url: args.attest_url.clone(),
         // The active version of `smtrust policy apply` (version 0: the shipped default bundle).
         policy: Some(policy_store.sources(policy_version)?),
+        policy_version,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -192,12 +193,8 @@ fn follow_policy(
                 .and_then(|s| Ok(smtrust_policy::Bundle::compile(s)?));
             match bundle {
                 Ok(bundle) => {
-                    let engine_version = gateway.activate_policy(bundle);
-                    tracing::info!(
-                        version = next,
-                        engine_version,
-                        "policy reloaded into the running gateway"
-                    );
+                    gateway.activate_policy(bundle, next);
+                    tracing::info!(version = next, "policy reloaded into the running gateway");
                 }
                 // Keep deciding with the old version; do not retry the broken one every second.
                 Err(e) => tracing::error!(version = next, error = %e, "policy reload failed"),

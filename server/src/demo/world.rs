@@ -97,6 +97,8 @@ bind = "127.0.0.1:0"
             gateway: Some(gateway),
             attest_url: None,
             policy: Some(policy),
+            // Not from a policy store: the demo's one bundle.
+            policy_version: 1,
         },
     )
     .await?;
