@@ -190,3 +190,57 @@ async fn non_http_listeners_offer_no_alpn() {
     assert_eq!(tls.get_ref().1.alpn_protocol(), None);
     gw.shutdown().await;
 }
+
+/// Tongsuo's `s_client` (strict TLS 1.3-SM, client certificate) as a non-Rust peer: offered `h2`, the
+/// `http` listener selects it; offered `http/1.1`, a request goes through to the platform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tongsuo_s_client_gets_h2_or_http11_by_alpn() {
+    use crate::tongsuo::{pem, write_device};
+    use smtrust_test_support::{ClientConfig, Tongsuo, require, temp_dir, tongsuo_client};
+    let Some(t) = require(Tongsuo) else { return };
+    let pki = Pki::new("http2-tongsuo").await;
+    let gw = start(&pki, "http", platform().await, "", http_policy()).await;
+    let port = gw.local_addr("main").unwrap().port();
+    let dir = temp_dir().unwrap();
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, pem(pki.root.as_ref())).unwrap();
+    let dev = pki.device("ctw-h2-tongsuo").await;
+    let (cert, chain, key) = write_device(dir.path(), "dev", &dev);
+    let run = |alpn: &'static str, send: &'static [u8]| {
+        let (t, root, cert, chain, key) = (
+            t.clone(),
+            root.clone(),
+            cert.clone(),
+            chain.clone(),
+            key.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut cfg = ClientConfig::new(&root);
+            cfg.cert = Some((cert, key));
+            cfg.extra = vec![
+                "-cert_chain".into(),
+                chain.display().to_string(),
+                "-alpn".into(),
+                alpn.into(),
+            ];
+            tongsuo_client(&t, port, &cfg, send, Duration::from_millis(1500))
+                .unwrap()
+                .combined()
+        })
+    };
+    // The HTTP/2 connection preface: the gateway answers with its SETTINGS.
+    let out = run("h2", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(out.contains("ALPN protocol: h2"), "{out}");
+    let out = run(
+        "http/1.1",
+        b"GET /api/tongsuo HTTP/1.1\r\nHost: platform\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
+    assert!(out.contains("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("ctw-h2-tongsuo|"), "{out}");
+    gw.shutdown().await;
+}

@@ -8,14 +8,14 @@ use smtrust_test_support::{ClientConfig, Tongsuo, require, temp_dir, tongsuo_cli
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn pem(der: &[u8]) -> String {
+pub fn pem(der: &[u8]) -> String {
     smtrust_crypto::pem::encode("CERTIFICATE", der)
         .unwrap()
         .to_string()
 }
 
 /// `<name>.pem` (leaf), `<name>-chain.pem` (issuing CA), `<name>.key` (PKCS#8).
-fn write_device(dir: &Path, name: &str, d: &Device) -> (PathBuf, PathBuf, PathBuf) {
+pub fn write_device(dir: &Path, name: &str, d: &Device) -> (PathBuf, PathBuf, PathBuf) {
     let (c, ch, k) = (
         dir.join(format!("{name}.pem")),
         dir.join(format!("{name}-chain.pem")),
