@@ -422,3 +422,127 @@ async fn certificate_swap_reaches_new_handshakes_and_spares_old_sessions() {
     assert!(echoes(&mut old, b"old session").await);
     gw.shutdown().await;
 }
+
+/// A QoS 1 PUBLISH of about `size` bytes (MQTT 5.0).
+fn big_publish(topic: &str, id: u16, size: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    string(&mut b, topic);
+    b.extend_from_slice(&id.to_be_bytes());
+    b.push(0);
+    b.resize(size, b'x');
+    frame(0x32, &b)
+}
+
+fn mqtt_listener(name: &str, upstream: SocketAddr) -> String {
+    format!(
+        "[[listener]]\nname = \"{name}\"\nbind = \"127.0.0.1:0\"\nmode = \"mqtt\"\nupstream = \"{upstream}\"\n"
+    )
+}
+
+#[tokio::test]
+async fn mqtt_session_survives_a_reload_that_lowers_its_packet_limit() {
+    let Some(broker) = broker() else { return };
+    let pki = Pki::new("mqtt-cfg-reload").await;
+    let mut gw = start_toml(&pki, &mqtt_listener("main", broker)).await;
+    let main = gw.local_addr("main").unwrap();
+    let (a, b) = (unique("cfg-mqtt-a"), unique("cfg-mqtt-b"));
+    let dev_a = pki.device(&a).await;
+    let mut sa = connect(&pki, &dev_a, main).await.unwrap();
+    send(&mut sa, &connect_packet(true, &a)).await;
+    assert_eq!(read_packet(&mut sa).await.unwrap().0, 0x20);
+    let a_down = format!("devices/{a}/down/#");
+    send(&mut sa, &subscribe_packet(true, 1, &[(&a_down, 0)])).await;
+    assert_eq!(
+        read_packet(&mut sa).await.unwrap(),
+        (0x90, vec![0, 1, 0, 0])
+    );
+
+    let report = gw
+        .reload(
+            Config::from_toml(&format!(
+                "{}{}[limits]\nmax_packet_size = 1024\n",
+                mqtt_listener("main", broker),
+                mqtt_listener("second", broker)
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.added, ["second"]);
+    assert!(report.limits_changed && report.changed.is_empty());
+
+    // a keeps its session, its subscription and the limit it was admitted with.
+    send(&mut sa, &[0xC0, 0]).await;
+    assert_eq!(read_packet(&mut sa).await.unwrap().0, 0xD0, "PINGRESP");
+    let up = format!("devices/{a}/up/big");
+    send(&mut sa, &big_publish(&up, 7, 2000)).await;
+    let (first, body) = read_packet(&mut sa).await.unwrap();
+    assert_eq!(
+        (first, &body[..2]),
+        (0x40, &[0, 7][..]),
+        "a PUBACK, not a close"
+    );
+    let (observer, el) = AsyncClient::new(
+        MqttOptions::new(
+            unique("cfg-mqtt-obs"),
+            broker.ip().to_string(),
+            broker.port(),
+        ),
+        16,
+    );
+    let mut obs_rx = drive(el);
+    wait_for(&mut obs_rx, |p| matches!(p, Packet::ConnAck(_))).await;
+    observer
+        .publish(
+            format!("devices/{a}/down/cmd"),
+            QoS::AtMostOnce,
+            false,
+            "after reload",
+        )
+        .await
+        .unwrap();
+    let (first, body) = read_packet(&mut sa).await.unwrap();
+    assert_eq!(first & 0xF0, 0x30);
+    assert!(body.ends_with(b"after reload"));
+
+    // The new listener admits b; b's connection has the new limit.
+    let second = gw.local_addr("second").unwrap();
+    let mut sb = connect(&pki, &pki.device(&b).await, second).await.unwrap();
+    send(&mut sb, &connect_packet(true, &b)).await;
+    assert_eq!(read_packet(&mut sb).await.unwrap().0, 0x20);
+    send(
+        &mut sb,
+        &big_publish(&format!("devices/{b}/up/big"), 8, 2000),
+    )
+    .await;
+    // Refused: at most a DISCONNECT, then the connection ends (read_packet: None).
+    while let Some((first, _)) = read_packet(&mut sb).await {
+        assert_ne!(first, 0x40, "a 2000-byte packet passed a 1024-byte limit");
+    }
+    send(&mut sa, &[0xC0, 0]).await;
+    assert_eq!(read_packet(&mut sa).await.unwrap().0, 0xD0, "a is still up");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn moved_listener_accepts_on_the_new_address_only() {
+    let pki = Pki::new("cfg-move").await;
+    let echo = echo_server().await;
+    let mut gw = start_toml(&pki, &tcp_listener("main", "127.0.0.1:0", echo)).await;
+    let old_addr = gw.local_addr("main").unwrap();
+    let dev = pki.device("ctw-cfg-move").await;
+    let mut kept = connect(&pki, &dev, old_addr).await.unwrap();
+    let report = gw
+        .reload(Config::from_toml(&tcp_listener("main", "127.0.0.2:0", echo)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.moved, ["main"]);
+    assert!(report.added.is_empty() && report.removed.is_empty());
+    let new_addr = gw.local_addr("main").unwrap();
+    assert_eq!(new_addr.ip().to_string(), "127.0.0.2");
+    assert!(refused(old_addr).await);
+    let mut s = connect(&pki, &dev, new_addr).await.unwrap();
+    assert!(echoes(&mut s, b"new address").await);
+    assert!(echoes(&mut kept, b"old session").await);
+    gw.shutdown().await;
+}
