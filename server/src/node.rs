@@ -4,7 +4,7 @@
 
 mod api;
 mod attestation;
-mod factory;
+pub(crate) mod factory;
 mod identity;
 mod revocations;
 
@@ -49,6 +49,10 @@ pub(crate) struct NodeOptions {
     /// Its number in the policy store (`smtrust policy versions`, 0: the default bundle): what
     /// decisions, passports and the gateway's `/metrics` carry.
     pub(crate) policy_version: u64,
+    /// EST re-enrollment grace after expiry (`EstConfig::reenroll_grace`; zero disables).
+    pub(crate) est_reenroll_grace: std::time::Duration,
+    /// Bound of the OCSP response cache (entries).
+    pub(crate) ocsp_cache_entries: usize,
 }
 
 /// A running node. Dropping it does not stop the tasks: call [`Node::shutdown`].
@@ -151,9 +155,9 @@ impl Node {
         let roots = TrustRoots::new(&trust_certs(&trust_der))?;
         let verifier =
             Sm2ChainVerifier::new(roots.clone(), revocations.clone(), UnknownStatus::Refuse)
-                // EST re-enrollment shortly after expiry (api::est: the default EstConfig's grace); such a
-                // peer reaches only simplereenroll (est::expired_peer_guard in api::serve_api).
-                .with_expiry_grace(smtrust_ca::est::DEFAULT_REENROLL_GRACE);
+                // EST re-enrollment shortly after expiry (the same grace as api::est); such a peer reaches
+                // only simplereenroll (est::expired_peer_guard in api::serve_api).
+                .with_expiry_grace(opts.est_reenroll_grace);
         let creds = smtrust_tls::Credentials::new(
             identity::tls_signer(&keystore, &tls_key)?,
             trust_certs(&tls_key.chain),
@@ -180,7 +184,11 @@ impl Node {
         }));
 
         let (stop, stop_rx) = watch::channel(false);
-        let est = api::est(&ca, &label)?;
+        // OCSP answers signed at issuance / status change and refreshed off the request path, until stop.
+        ca.service
+            .set_ocsp_cache_entries(&label, opts.ocsp_cache_entries)?;
+        tasks.push(ca.service.spawn_ocsp(stop_rx.clone()));
+        let est = api::est(&ca, &label, opts.est_reenroll_grace)?;
         let http = tokio::net::TcpListener::bind(opts.http_bind)
             .await
             .with_context(|| format!("bind {}", opts.http_bind))?;

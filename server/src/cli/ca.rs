@@ -10,6 +10,8 @@ mod keygen;
 mod revoke;
 mod show;
 
+pub(crate) use est_token::parse_duration;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -35,6 +35,13 @@ pub(crate) struct ServeArgs {
     /// (new connections are refused at once).
     #[arg(long, default_value_t = 10)]
     pub(crate) drain_seconds: u64,
+    /// EST re-enrollment grace: a device whose certificate expired less than this ago may still renew it
+    /// with simplereenroll (e.g. 7d, 36h; 0 disables).
+    #[arg(long, default_value = "7d", value_parser = crate::cli::ca::parse_duration)]
+    pub(crate) est_reenroll_grace: std::time::Duration,
+    /// Most pre-signed OCSP answers kept in memory (least recently used go first; about 1 KB each).
+    #[arg(long, default_value_t = smtrust_ca::ocsp::DEFAULT_CACHE_ENTRIES)]
+    pub(crate) ocsp_cache_entries: usize,
     #[command(flatten)]
     pub(crate) unlock: UnlockArgs,
 }
@@ -62,6 +69,8 @@ pub(crate) fn run(
         dns_names: args.dns_names.clone(),
         gateway,
         attest_url: args.attest_url.clone(),
+        est_reenroll_grace: args.est_reenroll_grace,
+        ocsp_cache_entries: args.ocsp_cache_entries,
         // The active version of `smtrust policy apply` (version 0: the shipped default bundle).
         policy: Some(policy_store.sources(policy_version)?),
         policy_version,

@@ -96,6 +96,8 @@ bind = "127.0.0.1:0"
             dns_names: vec!["localhost".into()],
             gateway: Some(gateway),
             attest_url: None,
+            est_reenroll_grace: smtrust_ca::est::DEFAULT_REENROLL_GRACE,
+            ocsp_cache_entries: smtrust_ca::ocsp::DEFAULT_CACHE_ENTRIES,
             policy: Some(policy),
             // Not from a policy store: the demo's one bundle.
             policy_version: 1,

@@ -18,9 +18,15 @@ use super::Attest;
 /// The EST service of the node (tokens are minted through it).
 pub(crate) type Est = EstState<SqlStore>;
 
-/// EST for the node's issuing CA.
-pub(crate) fn est(ca: &OpenedCa, label: &str) -> anyhow::Result<Est> {
-    Ok(EstState::new(ca.service.clone(), EstConfig::new(label))?)
+/// EST for the node's issuing CA, accepting re-enrollment up to `reenroll_grace` after expiry.
+pub(crate) fn est(
+    ca: &OpenedCa,
+    label: &str,
+    reenroll_grace: std::time::Duration,
+) -> anyhow::Result<Est> {
+    let mut cfg = EstConfig::new(label);
+    cfg.reenroll_grace = reenroll_grace;
+    Ok(EstState::new(ca.service.clone(), cfg)?)
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {

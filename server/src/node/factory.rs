@@ -382,8 +382,14 @@ impl std::fmt::Display for PassphraseMismatch {
 impl std::error::Error for PassphraseMismatch {}
 
 /// Refuse to resume an unfinished batch under another passphrase: its bundles would be under mixed passwords.
-/// Costs one batch KDF, only when the batch has pending devices and an issued bundle to check against.
-fn same_passphrase(factory: &mut Factory, id: &str, keys: &KeyProtection) -> anyhow::Result<()> {
+/// The factory API and `smtrust factory resume` both call it. Costs one batch KDF, only when the batch has
+/// pending devices and a bundle to check against: an issued device's, else any bundle already in place (a
+/// resume adopts those too, so one written just before a crash counts).
+pub(crate) fn same_passphrase(
+    factory: &mut Factory,
+    id: &str,
+    keys: &KeyProtection,
+) -> anyhow::Result<()> {
     let KeyProtection::DerivedPassphrase {
         passphrase,
         iterations,
@@ -398,7 +404,8 @@ fn same_passphrase(factory: &mut Factory, id: &str, keys: &KeyProtection) -> any
     let Some(salt) = factory.kdf_salt(id)?.and_then(|s| hex::decode(s).ok()) else {
         return Ok(());
     };
-    let Some((device, _, _)) = factory.certificates(id)?.into_iter().next() else {
+    let issued = factory.certificates(id)?.into_iter().next().map(|c| c.0);
+    let Some(device) = issued.or_else(|| first_bundle(&report.out.join("bundles"))) else {
         return Ok(());
     };
     let path = report.out.join("bundles").join(format!("{device}.pem"));
@@ -412,6 +419,14 @@ fn same_passphrase(factory: &mut Factory, id: &str, keys: &KeyProtection) -> any
     smtrust_crypto::pkcs8::decrypt_encrypted(&key.1, pw.as_bytes())
         .map_err(|_| PassphraseMismatch)?;
     Ok(())
+}
+
+/// The device ID of some bundle under its final name (`<device>.pem`) in `dir`.
+fn first_bundle(dir: &std::path::Path) -> Option<String> {
+    std::fs::read_dir(dir).ok()?.find_map(|e| {
+        let name = e.ok()?.file_name().into_string().ok()?;
+        name.strip_suffix(".pem").map(str::to_owned)
+    })
 }
 
 /// Temporary name, fsync, rename, fsync of the directory: the upload is whole or absent after a crash.

@@ -39,6 +39,19 @@ pub(crate) struct EstTokenArgs {
 
 /// `24h`, `30m`, `7d`, `90s`, `3600`.
 fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() || d > MAX_TTL {
+        return Err(format!(
+            "{:?}: between 1s and {}d",
+            s.trim(),
+            MAX_TTL.as_secs() / 86_400
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration flag: `3600`, `90s`, `30m`, `24h`, `7d` (also `smtrust serve --est-reenroll-grace`).
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (s.get(..i).unwrap_or_default(), c),
@@ -55,14 +68,7 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
         _ => None,
     }
     .ok_or_else(|| format!("{s:?}: unit must be s, m, h or d"))?;
-    let d = Duration::from_secs(secs);
-    if d.is_zero() || d > MAX_TTL {
-        return Err(format!(
-            "{s:?}: between 1s and {}d",
-            MAX_TTL.as_secs() / 86_400
-        ));
-    }
-    Ok(d)
+    Ok(Duration::from_secs(secs))
 }
 
 /// What was minted.
