@@ -1,6 +1,7 @@
-//! Fast SM2 signature verification (GB/T 32918.2 §7): [s]G + [t]P in one variable-time double-and-add
-//! chain over Jacobian coordinates, w-NAF digits for both scalars, a static table of odd multiples of G and a
-//! per-key table of odd multiples of P, and the final comparison done projectively (no inversion).
+//! Fast SM2 arithmetic on fiat-crypto's field. Verification (GB/T 32918.2 §7): [s]G + [t]P in one
+//! variable-time double-and-add chain over Jacobian coordinates, w-NAF digits for both scalars, a static table of
+//! odd multiples of G and a per-key table of odd multiples of P, and the final comparison done projectively (no
+//! inversion). Signing's [k]G: the constant-time fixed-base multiplication of `base`.
 //!
 //! Why by hand: the `sm2` crate verifies with its constant-time machinery (complete projective formulas,
 //! constant-time table lookups for both scalars, a field inversion at the end), which is right for secrets and
@@ -8,9 +9,12 @@
 //! constant-time-where-it-matters, fast-where-it-may SM2 verify on fiat-crypto's field; the field arithmetic
 //! itself is fiat-crypto's (formally verified), and the `sm2` crate stays the oracle in the tests.
 
+mod base;
 mod field;
 mod point;
 mod wnaf;
+
+pub(crate) use base::{mul_base_sec1, mul_base_x};
 
 use std::sync::LazyLock;
 

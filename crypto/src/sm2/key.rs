@@ -55,8 +55,13 @@ impl Sm2SecretKey {
     }
 
     pub(crate) fn from_inner(inner: sm2::SecretKey) -> Self {
+        // [d]G by the fast constant-time path (the crate's own `public_key()` spends a third of key generation
+        // in its inversion); the SEC1 parse checks the result is on the curve, else the crate's path is used.
+        let d = Zeroizing::new(<[u8; 32]>::from(inner.to_bytes()));
+        let fast = super::fast::mul_base_sec1(&d)
+            .and_then(|sec1| sm2::PublicKey::from_sec1_bytes(&sec1).ok());
         let public = Sm2PublicKey {
-            inner: inner.public_key(),
+            inner: fast.unwrap_or_else(|| inner.public_key()),
         };
         Self { inner, public }
     }

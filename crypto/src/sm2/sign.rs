@@ -3,10 +3,8 @@
 use core::fmt;
 
 use elliptic_curve::Curve;
-use elliptic_curve::Group;
 use elliptic_curve::ff::PrimeField;
 use elliptic_curve::ops::Reduce;
-use elliptic_curve::point::AffineCoordinates;
 use zeroize::Zeroizing;
 
 use super::distid::{self, DistinguishingId};
@@ -154,9 +152,10 @@ fn digest_scalar(za: &[u8; 32], msg: &[u8]) -> sm2::Scalar {
     <sm2::Scalar as Reduce<sm2::FieldBytes>>::reduce(&sm2::FieldBytes::from(e))
 }
 
-/// GB/T 32918.2 §6.1 A3–A7 with k from RFC 6979 (HMAC-SM3), as the `sm2` crate derives it, and [k]G from its
-/// constant-time base-point table; only (1 + d)⁻¹ is precomputed. Written here because the crate computes that
-/// inverse on every signature (a sixth of the cost) and offers no way to pass it in.
+/// GB/T 32918.2 §6.1 A3–A7 with k from RFC 6979 (HMAC-SM3), as the `sm2` crate derives it, [k]G by the
+/// constant-time fixed-base multiplication in `fast`, and (1 + d)⁻¹ precomputed per key. Written here because
+/// the crate inverts 1 + d on every signature and makes [k]G affine with its slowest routine (divstep
+/// inversion); the signatures are byte-for-byte the crate's (tested).
 fn sign_digest(
     d: &sm2::Scalar,
     d_plus_1_inv: &sm2::Scalar,
@@ -178,8 +177,9 @@ fn sign_digest(
             continue;
         };
         let k = Zeroizing::new(k);
-        let point = sm2::ProjectivePoint::mul_by_generator(&*k).to_affine();
-        let r = *e + <sm2::Scalar as Reduce<sm2::FieldBytes>>::reduce(&point.x());
+        let k_arr = Zeroizing::new(<[u8; 32]>::from(*k_bytes));
+        let x1 = fast::mul_base_x(&k_arr).ok_or(Error::Internal("base-point table"))?;
+        let r = *e + <sm2::Scalar as Reduce<sm2::FieldBytes>>::reduce(&sm2::FieldBytes::from(x1));
         if bool::from(r.is_zero() | (r + *k).is_zero()) {
             continue;
         }

@@ -5,7 +5,8 @@ use fiat_crypto::sm2_64::{
     fiat_sm2_add, fiat_sm2_from_bytes, fiat_sm2_from_montgomery,
     fiat_sm2_montgomery_domain_field_element as Mont, fiat_sm2_mul,
     fiat_sm2_non_montgomery_domain_field_element as Plain, fiat_sm2_nonzero, fiat_sm2_opp,
-    fiat_sm2_set_one, fiat_sm2_square, fiat_sm2_sub, fiat_sm2_to_bytes, fiat_sm2_to_montgomery,
+    fiat_sm2_selectznz, fiat_sm2_set_one, fiat_sm2_square, fiat_sm2_sub, fiat_sm2_to_bytes,
+    fiat_sm2_to_montgomery,
 };
 
 /// p, big-endian.
@@ -89,11 +90,49 @@ impl Fe {
         self.add(self)
     }
 
-    /// self^(p−2) = self⁻¹ (0 for 0). Square-and-multiply over the public exponent; used on public values only
-    /// (table set-up, tests).
+    /// `b` if `choice` is 1, else `self`, in constant time (fiat's cmov).
+    pub(crate) fn select(self, b: Fe, choice: u8) -> Fe {
+        let mut out = [0u64; 4];
+        fiat_sm2_selectznz(&mut out, choice & 1, &self.0, &b.0);
+        Fe(out)
+    }
+
+    /// self squared n times.
+    fn sqn(self, n: u32) -> Fe {
+        let mut a = self;
+        for _ in 0..n {
+            a = a.square();
+        }
+        a
+    }
+
+    /// self^(p−2) = self⁻¹ (0 for 0), by a fixed addition chain: 256 squarings and 15 multiplications whatever
+    /// the input, so constant-time (the signer inverts the Z of [k]G with it). p − 2 in bits, from the top:
+    /// 31 ones, 0, 128 ones, 32 zeros, 32 ones, 30 ones, 0, 1.
     pub(crate) fn invert(self) -> Fe {
+        let x = self;
+        let x2 = x.sqn(1).mul(x);
+        let x3 = x2.sqn(1).mul(x);
+        let x6 = x3.sqn(3).mul(x3);
+        let x12 = x6.sqn(6).mul(x6);
+        let x24 = x12.sqn(12).mul(x12);
+        let x30 = x24.sqn(6).mul(x6);
+        let x31 = x30.sqn(1).mul(x);
+        let x32 = x31.sqn(1).mul(x);
+        let mut acc = x31.sqn(1);
+        for _ in 0..4 {
+            acc = acc.sqn(32).mul(x32);
+        }
+        acc = acc.sqn(32);
+        acc = acc.sqn(32).mul(x32);
+        acc = acc.sqn(30).mul(x30);
+        acc.sqn(2).mul(x)
+    }
+
+    /// self^(p−2) by plain square-and-multiply over the bits of p − 2: the tests' reference for `invert`.
+    #[cfg(test)]
+    pub(crate) fn invert_by_bits(self) -> Fe {
         let mut exp = P_BE;
-        // p − 2: p ends in 0xff, so only the last byte changes.
         exp[31] = 0xfd;
         let mut acc = Fe::ONE;
         for byte in exp {

@@ -155,6 +155,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
+    fn the_inversion_chain_is_fermat(a in any::<[u8; 32]>()) {
+        let Some(a) = Fe::from_be_bytes(&a) else { return Ok(()) };
+        prop_assert_eq!(a.invert(), a.invert_by_bits());
+        if !a.is_zero() {
+            prop_assert_eq!(a.mul(a.invert()), Fe::ONE);
+        }
+    }
+
+    #[test]
     fn double_mul_agrees_with_the_oracle(s in any::<[u8; 32]>(), t in any::<[u8; 32]>(), d in any::<[u8; 32]>()) {
         let d = scalar(d);
         prop_assume!(!bool::from(d.is_zero()));
