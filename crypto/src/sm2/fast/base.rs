@@ -120,11 +120,9 @@ fn digits(k_be: &[u8; 32]) -> [i8; ROWS] {
     out
 }
 
-/// 1 if a == b, else 0, without a branch.
+/// 1 if a == b, else 0, without a branch (`subtle`'s comparison, behind its optimisation barrier).
 fn ct_eq_u8(a: u8, b: u8) -> u8 {
-    let x = u16::from(a ^ b);
-    // x == 0 ⇔ (x − 1) borrows into bit 8.
-    ((x.wrapping_sub(1) >> 8) & 1) as u8
+    subtle::ConstantTimeEq::ct_eq(&a, &b).unwrap_u8()
 }
 
 /// The affine x (big-endian) of [k]G for a secret k ∈ [1, n − 1]; `None` only if the table could not be built.
