@@ -96,11 +96,12 @@ where
         }
     }
     match ended {
+        // After our GOAWAY the device may just drop the connection (no TLS close_notify).
+        _ if idled => Err(Refusal::Idle),
         Err(e) => {
             tracing::debug!(error = %e, "http/2 connection error");
             Err(Refusal::Malformed)
         }
-        Ok(()) if idled => Err(Refusal::Idle),
         Ok(()) => Ok(()),
     }
 }

@@ -244,3 +244,90 @@ async fn tongsuo_s_client_gets_h2_or_http11_by_alpn() {
     assert!(out.contains("ctw-h2-tongsuo|"), "{out}");
     gw.shutdown().await;
 }
+
+/// An HTTP/2 connection whose client task ends when the gateway closes it; how long that took.
+async fn h2_with_end(tls: TlsStream<TcpStream>) -> (H2, tokio::task::JoinHandle<Instant>) {
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    let ended = tokio::spawn(async move {
+        let _ = conn.await;
+        Instant::now()
+    });
+    (sender, ended)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_revocation_idle_timeout_and_header_limit() {
+    let pki = Pki::new("http2-limits").await;
+    let gw = start(
+        &pki,
+        "http",
+        platform().await,
+        "[limits]\nidle_timeout_s = 1\nmax_packet_size = 1024\n",
+        http_policy(),
+    )
+    .await;
+    let addr = gw.local_addr("main").unwrap();
+    let (a, b) = (pki.device("ctw-h2-a").await, pki.device("ctw-h2-b").await);
+    let (sa, ended_a) = h2_with_end(connect_alpn(&pki, &a, addr, &[b"h2"]).await).await;
+    let (sb, ended_b) = h2_with_end(connect_alpn(&pki, &b, addr, &[b"h2"]).await).await;
+    assert_eq!(get2(sa.clone(), "/api/a", false).await.0, StatusCode::OK);
+    let idle_from = Instant::now();
+    assert_eq!(get2(sb.clone(), "/api/b", false).await.0, StatusCode::OK);
+
+    // A header list over the limit (8 KiB here) never reaches the platform; the connection goes on.
+    let requests = || {
+        gw.gateway()
+            .metrics()
+            .http_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = requests();
+    let big = Request::get("https://platform/api/big")
+        .header("x-big", "v".repeat(12 * 1024))
+        .body(Empty::new())
+        .unwrap();
+    match sb.clone().send_request(big).await {
+        Ok(resp) => assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        Err(e) => eprintln!("oversized header list refused: {e}"),
+    }
+    assert_eq!(requests(), before, "the oversized request was decided");
+
+    // Revoking a closes its HTTP/2 connection within a second.
+    let revoked_at = Instant::now();
+    gw.gateway()
+        .handle_event(smtrust_gateway::GatewayEvent::CertStatus {
+            cert: a.cert_key(),
+            status: smtrust_gateway::CertStatus::Revoked,
+        });
+    let took = tokio::time::timeout(Duration::from_secs(3), ended_a)
+        .await
+        .expect("revoked connection still open")
+        .unwrap()
+        - revoked_at;
+    eprintln!("revocation → HTTP/2 connection closed after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // b goes idle: GOAWAY after the idle timeout (1 s), then the connection ends.
+    let ended = tokio::time::timeout(Duration::from_secs(5), ended_b)
+        .await
+        .expect("idle connection still open after 5 s")
+        .unwrap();
+    let idle = ended - idle_from;
+    assert!(idle >= Duration::from_millis(900), "{idle:?}");
+    // The gateway's side ends right after its GOAWAY went out.
+    let waited = Instant::now();
+    while gw.gateway().metrics().refusals("idle") == 0 && waited.elapsed() < Duration::from_secs(2)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        gw.gateway().metrics().refusals("idle"),
+        1,
+        "{}",
+        gw.gateway().metrics().render()
+    );
+    gw.shutdown().await;
+}
