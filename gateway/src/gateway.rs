@@ -232,6 +232,27 @@ impl Gateway {
         self.shared().config.clone()
     }
 
+    /// Replaces the passport signer (a renewed passport certificate): requests on connections
+    /// accepted from now on get passports from `signer`; admitted connections keep the signer
+    /// they were accepted with until they end. A gateway built without one gets one.
+    pub fn replace_passport_signer(&self, signer: PassportSigner) {
+        let signer = Arc::new(signer);
+        self.update(|s| {
+            let mut next = s.with_config(s.config.clone());
+            next.passport = Some(signer);
+            next
+        });
+    }
+
+    /// Swaps in the generation `f` makes from the one in force, under the write lock, so two
+    /// updates (a reload and a signer change) cannot lose each other.
+    pub(crate) fn update(&self, f: impl FnOnce(&Shared) -> Shared) -> Arc<Shared> {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let next = Arc::new(f(&current));
+        *current = Arc::clone(&next);
+        next
+    }
+
     /// The server certificate new handshakes present. [`ServerCert::replace`] renews it at run
     /// time; established sessions are not affected.
     pub fn server_certificate(&self) -> Arc<ServerCert> {

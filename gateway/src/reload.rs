@@ -22,7 +22,6 @@ use crate::Error;
 use crate::config::{Config, Mode};
 use crate::gateway::{Running, bind_tcp};
 pub use certificate::ServerCert;
-use std::sync::Arc;
 
 /// What a [`Running::reload`] changed, by listener name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,12 +93,7 @@ impl Running {
                 }
             }
         }
-        let next = Arc::new(old.with_config(config));
-        *self
-            .gateway
-            .current
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::clone(&next);
+        let next = self.gateway.update(|s| s.with_config(config));
         // Retire the sockets no longer configured: gone, or moved elsewhere.
         let (keep, retire): (Vec<_>, Vec<_>) = std::mem::take(&mut self.listeners)
             .into_iter()

@@ -174,14 +174,6 @@ impl Node {
         )?;
         api_tls.cert_resolver = tls_cert.clone();
         let api_tls = Arc::new(api_tls);
-        tasks.push(identity::follow_tls_renewal(identity::Renewal {
-            keystore: Arc::clone(&keystore),
-            ca: Arc::clone(&ca),
-            label: label.clone(),
-            chain_above: trust_der.clone(),
-            dns_names: opts.dns_names.clone(),
-            cert: Arc::clone(&tls_cert),
-        }));
 
         let (stop, stop_rx) = watch::channel(false);
         // OCSP answers signed at issuance / status change and refreshed off the request path, until stop.
@@ -239,6 +231,15 @@ impl Node {
                 Some((gw, running))
             }
         };
+        tasks.push(identity::follow_renewal(identity::Renewal {
+            keystore: Arc::clone(&keystore),
+            ca: Arc::clone(&ca),
+            label: label.clone(),
+            chain_above: trust_der.clone(),
+            dns_names: opts.dns_names.clone(),
+            cert: Arc::clone(&tls_cert),
+            gateway: gateway.as_ref().map(|(gw, _)| gw.clone()),
+        }));
         tracing::info!(%api_addr, %http_addr, "smtrust node up");
         Ok(Self {
             data_dir: data_dir.to_path_buf(),

@@ -546,3 +546,75 @@ async fn moved_listener_accepts_on_the_new_address_only() {
     assert!(echoes(&mut kept, b"old session").await);
     gw.shutdown().await;
 }
+
+type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Empty<hyper::body::Bytes>>;
+
+/// An HTTP/1.1 client on a new gateway connection.
+async fn http_client(pki: &Pki, device: &crate::pki::Device, addr: SocketAddr) -> Sender {
+    let tls = connect(pki, device, addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// One `GET /api/x`: the passport the platform received must verify offline; returns the DER of
+/// its signer's certificate (the token header's `x5c[0]`).
+async fn passport_signer_of(pki: &Pki, sender: &mut Sender) -> Vec<u8> {
+    use base64::Engine as _;
+    use http_body_util::BodyExt;
+    let req = hyper::Request::get("/api/x")
+        .header("host", "platform")
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    let token = body.split('|').nth(2).unwrap();
+    smtrust_gateway::passport::verify(token, &pki.verifier(), rustls::pki_types::UnixTime::now())
+        .unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').next().unwrap())
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(header["x5c"][0].as_str().unwrap())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn replaced_passport_signer_signs_for_new_connections() {
+    let pki = Pki::new("passport-swap").await;
+    let gw = start(
+        &pki,
+        "http",
+        crate::http::platform().await,
+        "",
+        crate::http::http_policy(),
+    )
+    .await;
+    let main = gw.local_addr("main").unwrap();
+    let dev = pki.device("ctw-passport-swap").await;
+    let mut old = http_client(&pki, &dev, main).await;
+    let first = passport_signer_of(&pki, &mut old).await;
+
+    let sk = Sm2SecretKey::generate().unwrap();
+    let mut req = IssueRequest::new(csr(&sk, "CN=gateway passports,O=smtrust test"), None);
+    req.dns_names = vec!["localhost".into()];
+    let renewed = pki.svc.issue(&pki.label, "server", req).await.unwrap();
+    let chain = [CertificateDer::from(renewed.der.clone()), pki.inter.clone()];
+    gw.gateway()
+        .replace_passport_signer(smtrust_gateway::PassportSigner::new(
+            Arc::new(sk.signing_key(smtrust_crypto::sm2::CertId).unwrap()),
+            &chain,
+        ));
+
+    let mut new = http_client(&pki, &dev, main).await;
+    assert_eq!(passport_signer_of(&pki, &mut new).await, renewed.der);
+    assert_ne!(first, renewed.der);
+    // The admitted connection keeps the signer it was accepted with.
+    assert_eq!(passport_signer_of(&pki, &mut old).await, first);
+    gw.shutdown().await;
+}

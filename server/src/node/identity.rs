@@ -1,7 +1,7 @@
 //! The service's own keys and certificates: each key is made once in the keystore (found again by its label),
-//! and its certificate is issued by the node's CA when missing or close to its end ([`due`]). The TLS certificate
-//! is also renewed while the node runs ([`follow_tls_renewal`]) and swapped into the API and the gateway
-//! without a restart.
+//! and its certificate is issued by the node's CA when missing or close to its end ([`due`]). The TLS and
+//! passport certificates are also renewed while the node runs ([`follow_renewal`]) and swapped into the API and
+//! the gateway without a restart.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -138,7 +138,7 @@ fn due(not_before: SystemTime, not_after: SystemTime, now: SystemTime) -> bool {
         .map_or(true, |left| left <= margin)
 }
 
-/// What the TLS renewal task needs from the node.
+/// What the renewal task needs from the node.
 pub(crate) struct Renewal {
     pub(crate) keystore: Arc<Keystore>,
     pub(crate) ca: Arc<smtrust_ca::home::OpenedCa>,
@@ -147,55 +147,85 @@ pub(crate) struct Renewal {
     pub(crate) dns_names: Vec<String>,
     /// The certificate the API and the gateway present; replaced on renewal.
     pub(crate) cert: Arc<smtrust_gateway::ServerCert>,
+    /// The gateway, whose passport signer is replaced when its certificate is renewed.
+    pub(crate) gateway: Option<smtrust_gateway::Gateway>,
 }
 
-/// Every [`RENEW_CHECK`], renew the service TLS certificate when it is [`due`] and present the new one from the
-/// next handshake on (API and gateway share `cert`). A failure (sealed keystore, CA error) is logged and retried
-/// at the next check; the current certificate stays.
+/// Every [`RENEW_CHECK`], renew the service TLS certificate and the gateway's passport certificate when they are
+/// [`due`], and use the new ones at once: TLS from the next handshake on (API and gateway share `cert`), passports
+/// on connections accepted from then on. A failure (sealed keystore, CA error) is logged and retried at the next
+/// check; the current certificate stays.
 #[allow(clippy::disallowed_methods)] // the node reads the clock
-pub(crate) fn follow_tls_renewal(r: Renewal) -> tokio::task::JoinHandle<()> {
+pub(crate) fn follow_renewal(r: Renewal) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RENEW_CHECK);
-        tick.tick().await; // the first tick is now: the certificate was just checked at start
+        tick.tick().await; // the first tick is now: the certificates were just checked at start
         loop {
             tick.tick().await;
             let now = SystemTime::now();
-            let result = ensure_issued(
-                &r.keystore,
-                &r.ca.service,
-                &r.label,
-                &r.chain_above,
-                &TLS,
-                &r.dns_names,
-                now,
-            )
-            .await
-            .and_then(|(key, issued)| {
-                if issued {
+            let tls = renew(&r, &TLS, &r.dns_names, now).await.and_then(|key| {
+                if let Some(key) = &key {
                     let chain = crate::node::trust_certs(&key.chain);
-                    r.cert.replace(tls_signer(&r.keystore, &key)?, chain)?;
+                    r.cert.replace(tls_signer(&r.keystore, key)?, chain)?;
                 }
-                Ok(issued.then_some(key))
+                Ok(key)
             });
-            match result {
-                Ok(Some(key)) => {
-                    let serial = key
-                        .chain
-                        .first()
-                        .and_then(|d| Certificate::from_der(d).ok())
-                        .map(|c| hex::encode(c.tbs_certificate().serial_number().as_bytes()));
-                    tracing::info!(
-                        serial,
-                        "service TLS certificate renewed; new handshakes present it"
-                    );
+            log_renewal(TLS.label, tls, "new handshakes present it");
+            let Some(gateway) = &r.gateway else { continue };
+            let passport = renew(&r, &PASSPORT, &[], now).await.and_then(|key| {
+                if let Some(key) = &key {
+                    let chain = crate::node::trust_certs(&key.chain);
+                    gateway.replace_passport_signer(smtrust_gateway::PassportSigner::new(
+                        cert_signer(&r.keystore, key)?,
+                        &chain,
+                    ));
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "service TLS certificate renewal failed; retrying in an hour")
-                }
-            }
+                Ok(key)
+            });
+            log_renewal(
+                PASSPORT.label,
+                passport,
+                "new gateway connections get passports signed with it",
+            );
         }
     })
+}
+
+/// The renewed key of `role`, if its certificate was due.
+async fn renew(
+    r: &Renewal,
+    role: &Role,
+    dns_names: &[String],
+    now: SystemTime,
+) -> anyhow::Result<Option<ServiceKey>> {
+    let (key, issued) = ensure_issued(
+        &r.keystore,
+        &r.ca.service,
+        &r.label,
+        &r.chain_above,
+        role,
+        dns_names,
+        now,
+    )
+    .await?;
+    Ok(issued.then_some(key))
+}
+
+fn log_renewal(role: &str, outcome: anyhow::Result<Option<ServiceKey>>, what: &str) {
+    match outcome {
+        Ok(Some(key)) => {
+            let serial = key
+                .chain
+                .first()
+                .and_then(|d| Certificate::from_der(d).ok())
+                .map(|c| hex::encode(c.tbs_certificate().serial_number().as_bytes()));
+            tracing::info!(role, serial, "service certificate renewed; {what}");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(role, error = %format!("{e:#}"), "service certificate renewal failed; retrying in an hour")
+        }
+    }
 }
 
 /// Whether `der` is valid for another [`RENEW_BEFORE`] and names every one of `dns_names`.
