@@ -353,45 +353,65 @@ async fn the_cache_bound_holds_and_evicted_serials_are_answered_correctly() {
     assert!(st.signed_on_miss > 0 && st.hits > 0, "{st:?}");
 }
 
-/// A pre-signed answer is what `openssl ocsp` expects: its CertID matches the one OpenSSL computes for the
-/// certificate, and its signature verifies with the GM/T ID.
+/// A pre-signed answer is what `openssl ocsp` expects: over HTTP (`-url`, no nonce) it reports good, then
+/// revoked after `revoke`, without a signature on the request path; OpenSSL finds the certificate's CertID in
+/// the answer, and the signature verifies with the GM/T ID.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openssl_finds_the_certificate_in_a_pre_signed_answer() {
+async fn openssl_ocsp_url_gets_pre_signed_good_then_revoked() {
     let Some(o) = require(Openssl) else { return };
-    let pki = pki().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let pki = pki_with(SqlStore::open_sqlite_memory().await.unwrap(), &base).await;
+    let app = smtrust_ca::http::ocsp_router(pki.svc.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     let _worker = pki.svc.spawn_ocsp(stop_rx);
     let c = issue(&pki, &format!("ctw-{}-o", tag())).await;
     until(&pki, "pre-signed", |s| s.presigned >= 1).await;
-    let resp = pki
-        .svc
-        .ocsp("line7", &request(&pki, &c.serial, None))
-        .await
-        .unwrap();
-    assert_eq!(pki.svc.ocsp_stats("line7").unwrap().signed_on_miss, 0);
-    let respp = pki.write("resp.der", &resp);
     let inter = pki.write_pem("inter.pem", &pki.inter_der);
     let certp = pki.write("c.pem", c.to_pem().as_bytes());
-    let o2 = o.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        o2.run_ok([
-            "ocsp",
-            "-respin",
-            &s(&respp),
-            "-issuer",
-            &s(&inter),
-            "-cert",
-            &s(&certp),
-            "-noverify",
-        ])
-        .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = out.combined();
+    let respp = pki.path("resp.der");
+    let ask = |o: smtrust_test_support::Tool| {
+        let (url, inter, certp, respp) = (
+            format!("{base}/ocsp/line7"),
+            inter.clone(),
+            certp.clone(),
+            respp.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            // -noverify: stock OpenSSL verifies SM2 with the empty ID; the signature is checked below instead.
+            o.run_ok([
+                "ocsp",
+                "-url",
+                &url,
+                "-issuer",
+                &s(&inter),
+                "-cert",
+                &s(&certp),
+                "-no_nonce",
+                "-noverify",
+                "-respout",
+                &s(&respp),
+            ])
+            .unwrap()
+            .combined()
+        })
+    };
+    let text = ask(o.clone()).await.unwrap();
     assert!(text.contains("c.pem: good"), "{text}");
+    let resp = std::fs::read(&respp).unwrap();
     assert_eq!(
         sm2sigcheck(&o, &resp, SignerKey::Certificate(&pki.ocsp_der)).unwrap(),
         Verdict::Verified
     );
+    pki.svc
+        .revoke("line7", &c.serial, RevocationReason::KeyCompromise)
+        .await
+        .unwrap();
+    until(&pki, "re-signed after revoke", |s| s.presigned >= 2).await;
+    let text = ask(o.clone()).await.unwrap();
+    assert!(text.contains("c.pem: revoked"), "{text}");
+    let st = pki.svc.ocsp_stats("line7").unwrap();
+    assert_eq!(st.signed_on_miss + st.signed_per_request, 0, "{st:?}");
+    assert_eq!(st.hits, 2, "{st:?}");
 }
