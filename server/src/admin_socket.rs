@@ -6,6 +6,7 @@
 //! | `GET /keystore/status`, `POST /keystore/seal` | `smtrust_keystore::admin::router` | `smtrust keystore status\|seal` |
 //! | `POST /ca/est-token` | mint an EST enrollment token ([`EST_TOKEN_PATH`]) | `smtrust ca est-token` |
 //! | `POST /gateway/reload` | re-read the `--gateway` file and apply it live ([`GATEWAY_RELOAD_PATH`]), like SIGHUP | — |
+//! | `POST /service/renew` | renew the service TLS and passport certificates now and use them ([`SERVICE_RENEW_PATH`]) | — |
 //!
 //! The socket is the keystore's own endpoint (`smtrust_keystore::admin::serve_router_unix`: a fresh 0700
 //! directory, chmod 0600, rename into place), so it is never reachable with a wider mode. It starts before the node (the keystore routes work
@@ -35,11 +36,24 @@ pub(crate) const MAX_TTL: Duration = Duration::from_secs(90 * 86_400);
 /// "listeners"}` (200), or `{"error"}` (409: the file is bad or the gateway refused it; nothing changed).
 pub(crate) const GATEWAY_RELOAD_PATH: &str = "/gateway/reload";
 
-/// A gateway reload asked for on the socket, answered by the serve loop with its outcome.
-pub(crate) type ReloadRequest = tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>;
+/// Route of the forced renewal. No body; answer: `{"tls_serial", "passport_serial"}` (hex; the passport one is null
+/// without a gateway), or `{"error"}` (409: the keystore is sealed, the CA refused; the current certificates stay).
+pub(crate) const SERVICE_RENEW_PATH: &str = "/service/renew";
+
+/// Where the serve loop answers a [`NodeCommand`]: the outcome as JSON, or the error.
+pub(crate) type Reply = tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>;
+
+/// What the socket asks of the serve loop, which owns the node.
+#[derive(Debug)]
+pub(crate) enum NodeCommand {
+    /// Re-read the `--gateway` file and apply it ([`GATEWAY_RELOAD_PATH`]).
+    GatewayReload(Reply),
+    /// Renew the service certificates now ([`SERVICE_RENEW_PATH`]).
+    RenewCertificates(Reply),
+}
 
 type EstSlot = Arc<OnceLock<Est>>;
-type ReloadSlot = Arc<OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>>;
+type CommandSlot = Arc<OnceLock<tokio::sync::mpsc::Sender<NodeCommand>>>;
 
 /// A running admin endpoint: the keystore's socket (bind, stale-socket rule, shutdown) with the EST route
 /// merged in. [`AdminSocket::shutdown`] (or drop) stops it and removes the socket file.
@@ -47,7 +61,7 @@ type ReloadSlot = Arc<OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>>;
 pub(crate) struct AdminSocket {
     socket: smtrust_keystore::admin::AdminSocket,
     est: EstSlot,
-    reload: ReloadSlot,
+    commands: CommandSlot,
 }
 
 /// The body of `POST /ca/est-token`.
@@ -63,7 +77,7 @@ pub(crate) struct TokenRequest {
 /// current tokio runtime. Refuses to start if another server answers on `path`; replaces a stale socket.
 pub(crate) async fn serve(path: &Path, keystore: Arc<Keystore>) -> anyhow::Result<AdminSocket> {
     let est: EstSlot = Arc::new(OnceLock::new());
-    let reload: ReloadSlot = Arc::new(OnceLock::new());
+    let commands: CommandSlot = Arc::new(OnceLock::new());
     let app = smtrust_keystore::admin::router(keystore)
         .merge(
             Router::new()
@@ -73,7 +87,8 @@ pub(crate) async fn serve(path: &Path, keystore: Arc<Keystore>) -> anyhow::Resul
         .merge(
             Router::new()
                 .route(GATEWAY_RELOAD_PATH, post(gateway_reload))
-                .with_state(Arc::clone(&reload)),
+                .route(SERVICE_RENEW_PATH, post(service_renew))
+                .with_state(Arc::clone(&commands)),
         );
     let socket = smtrust_keystore::admin::serve_router_unix(path, app)
         .await
@@ -81,7 +96,7 @@ pub(crate) async fn serve(path: &Path, keystore: Arc<Keystore>) -> anyhow::Resul
     Ok(AdminSocket {
         socket,
         est,
-        reload,
+        commands,
     })
 }
 
@@ -91,9 +106,10 @@ impl AdminSocket {
         let _ = self.est.set(est);
     }
 
-    /// Serve `POST /gateway/reload` by asking the serve loop (which owns the node) through `requests`.
-    pub(crate) fn attach_gateway_reload(&self, requests: tokio::sync::mpsc::Sender<ReloadRequest>) {
-        let _ = self.reload.set(requests);
+    /// Serve `POST /gateway/reload` and `POST /service/renew` by asking the serve loop (which owns the node)
+    /// through `commands` (once; later calls are ignored).
+    pub(crate) fn attach_commands(&self, commands: tokio::sync::mpsc::Sender<NodeCommand>) {
+        let _ = self.commands.set(commands);
     }
 
     /// Stop accepting, let in-flight calls finish, remove the socket file.
@@ -111,23 +127,32 @@ fn json_reply(code: StatusCode, body: serde_json::Value) -> Response {
         .into_response()
 }
 
-async fn gateway_reload(State(slot): State<ReloadSlot>) -> Response {
+async fn gateway_reload(State(slot): State<CommandSlot>) -> Response {
+    ask(&slot, NodeCommand::GatewayReload).await
+}
+
+async fn service_renew(State(slot): State<CommandSlot>) -> Response {
+    ask(&slot, NodeCommand::RenewCertificates).await
+}
+
+/// Hand `command` to the serve loop and answer with its outcome (409 when it failed).
+async fn ask(slot: &CommandSlot, command: fn(Reply) -> NodeCommand) -> Response {
     let err = |code, msg: String| json_reply(code, serde_json::json!({ "error": msg }));
-    let Some(requests) = slot.get() else {
+    let Some(commands) = slot.get() else {
         return err(
             StatusCode::SERVICE_UNAVAILABLE,
             "the node is still starting".into(),
         );
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
-    if requests.send(reply).await.is_err() {
+    if commands.send(command(reply)).await.is_err() {
         return err(
             StatusCode::SERVICE_UNAVAILABLE,
             "the node is stopping".into(),
         );
     }
     match answer.await {
-        Ok(Ok(report)) => json_reply(StatusCode::OK, report),
+        Ok(Ok(outcome)) => json_reply(StatusCode::OK, outcome),
         Ok(Err(e)) => err(StatusCode::CONFLICT, e),
         Err(_) => err(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -67,6 +67,7 @@ pub(crate) struct Node {
     pub(crate) api_addr: SocketAddr,
     pub(crate) http_addr: SocketAddr,
     pub(crate) gateway: Option<(smtrust_gateway::Gateway, smtrust_gateway::Running)>,
+    renewal: identity::Renewal,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -231,7 +232,7 @@ impl Node {
                 Some((gw, running))
             }
         };
-        tasks.push(identity::follow_renewal(identity::Renewal {
+        let renewal = identity::Renewal {
             keystore: Arc::clone(&keystore),
             ca: Arc::clone(&ca),
             label: label.clone(),
@@ -239,7 +240,8 @@ impl Node {
             dns_names: opts.dns_names.clone(),
             cert: Arc::clone(&tls_cert),
             gateway: gateway.as_ref().map(|(gw, _)| gw.clone()),
-        }));
+        };
+        tasks.push(identity::follow_renewal(renewal.clone()));
         tracing::info!(%api_addr, %http_addr, "smtrust node up");
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
@@ -250,6 +252,7 @@ impl Node {
             api_addr,
             http_addr,
             gateway,
+            renewal,
             stop,
             tasks,
         })
@@ -286,6 +289,17 @@ impl Node {
         self.gateway
             .as_ref()
             .and_then(|(_, r)| r.local_addr(listener))
+    }
+
+    /// Renew the service TLS certificate (API and gateway) and the gateway's passport certificate now, whether
+    /// due or not, and use the new ones at once (admitted sessions keep theirs). Their serials (hex).
+    #[allow(clippy::disallowed_methods)] // the node reads the clock
+    pub(crate) async fn renew_certificates(&self) -> anyhow::Result<serde_json::Value> {
+        let now = std::time::SystemTime::now();
+        let tls = self.renewal.tls(now, true).await?;
+        let passport = self.renewal.passport(now, true).await?;
+        tracing::info!(tls, passport, "service certificates renewed on request");
+        Ok(serde_json::json!({ "tls_serial": tls, "passport_serial": passport }))
     }
 
     /// The CA service.

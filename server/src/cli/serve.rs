@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::admin_socket::ReloadRequest;
+use crate::admin_socket::NodeCommand;
 use crate::cli::keystore::{UnlockArgs, open_unsealed};
 use crate::node::{Node, NodeOptions};
 
@@ -88,8 +88,8 @@ pub(crate) fn run(
         .await?;
         let mut node = Node::start(&data_dir, keystore, opts).await?;
         admin.attach_est(node.est.clone());
-        let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
-        admin.attach_gateway_reload(reload_tx);
+        let (commands_tx, mut commands) = tokio::sync::mpsc::channel::<NodeCommand>(4);
+        admin.attach_commands(commands_tx);
         let listening = serde_json::json!({
             "api": format!("https://{}", node.api_addr),
             "http": format!("http://{}", node.http_addr),
@@ -117,7 +117,8 @@ pub(crate) fn run(
             .as_ref()
             .map(|(gw, _)| follow_policy(policy_store, gw.clone(), policy_version));
         // Ctrl-C (an operator at a terminal) or SIGTERM (systemd, container runtimes) stop; SIGHUP and
-        // `POST /gateway/reload` on the admin socket re-read the gateway config and apply it live.
+        // `POST /gateway/reload` on the admin socket re-read the gateway config and apply it live;
+        // `POST /service/renew` renews the service certificates now.
         loop {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => { r?; break; }
@@ -126,9 +127,18 @@ pub(crate) fn run(
                     // The outcome is logged inside; nobody waits for an answer.
                     let _ = reload_gateway(&mut node, args.gateway.as_deref()).await;
                 }
-                Some(reply) = reload_rx.recv() => {
-                    let _ = reply.send(reload_gateway(&mut node, args.gateway.as_deref()).await);
-                }
+                Some(command) = commands.recv() => match command {
+                    NodeCommand::GatewayReload(reply) => {
+                        let _ = reply.send(reload_gateway(&mut node, args.gateway.as_deref()).await);
+                    }
+                    NodeCommand::RenewCertificates(reply) => {
+                        let outcome = node.renew_certificates().await.map_err(|e| {
+                            tracing::error!(error = %format!("{e:#}"), "service certificate renewal failed");
+                            format!("{e:#}")
+                        });
+                        let _ = reply.send(outcome);
+                    }
+                },
             }
         }
         if let Some(r) = reload {

@@ -70,13 +70,14 @@ pub(crate) async fn ensure(
     now: SystemTime,
 ) -> anyhow::Result<ServiceKey> {
     Ok(
-        ensure_issued(ks, ca, label, chain_above, role, dns_names, now)
+        ensure_issued(ks, ca, label, chain_above, role, dns_names, now, false)
             .await?
             .0,
     )
 }
 
-/// [`ensure`], and whether a new certificate was issued.
+/// [`ensure`], and whether a new certificate was issued; `force`: issue one even if the current one is fresh.
+#[allow(clippy::too_many_arguments)] // ensure's arguments and the force flag
 async fn ensure_issued(
     ks: &Keystore,
     ca: &CaService<SqlStore>,
@@ -85,6 +86,7 @@ async fn ensure_issued(
     role: &Role,
     dns_names: &[String],
     now: SystemTime,
+    force: bool,
 ) -> anyhow::Result<(ServiceKey, bool)> {
     let existing = ks
         .list()?
@@ -98,7 +100,7 @@ async fn ensure_issued(
     };
     let current = ks
         .certificate(&id)?
-        .filter(|der| fresh(der, now, dns_names));
+        .filter(|der| !force && fresh(der, now, dns_names));
     let issued = current.is_none();
     let leaf = match current {
         Some(der) => der,
@@ -138,7 +140,8 @@ fn due(not_before: SystemTime, not_after: SystemTime, now: SystemTime) -> bool {
         .map_or(true, |left| left <= margin)
 }
 
-/// What the renewal task needs from the node.
+/// What renewal needs from the node.
+#[derive(Clone)]
 pub(crate) struct Renewal {
     pub(crate) keystore: Arc<Keystore>,
     pub(crate) ca: Arc<smtrust_ca::home::OpenedCa>,
@@ -151,10 +154,65 @@ pub(crate) struct Renewal {
     pub(crate) gateway: Option<smtrust_gateway::Gateway>,
 }
 
-/// Every [`RENEW_CHECK`], renew the service TLS certificate and the gateway's passport certificate when they are
-/// [`due`], and use the new ones at once: TLS from the next handshake on (API and gateway share `cert`), passports
-/// on connections accepted from then on. A failure (sealed keystore, CA error) is logged and retried at the next
-/// check; the current certificate stays.
+impl Renewal {
+    /// Renew the TLS certificate if it is [`due`] (or `force`) and present the new one from the next handshake on
+    /// (API and gateway share `cert`). The new certificate's serial (hex), if one was issued.
+    pub(crate) async fn tls(&self, now: SystemTime, force: bool) -> anyhow::Result<Option<String>> {
+        let Some(key) = self.renew(&TLS, &self.dns_names, now, force).await? else {
+            return Ok(None);
+        };
+        let chain = crate::node::trust_certs(&key.chain);
+        self.cert
+            .replace(tls_signer(&self.keystore, &key)?, chain)?;
+        Ok(Some(serial_hex(&key)))
+    }
+
+    /// Renew the passport certificate if it is [`due`] (or `force`) and hand the gateway the new signer
+    /// (connections accepted from then on use it). Nothing without a gateway.
+    pub(crate) async fn passport(
+        &self,
+        now: SystemTime,
+        force: bool,
+    ) -> anyhow::Result<Option<String>> {
+        let Some(gateway) = &self.gateway else {
+            return Ok(None);
+        };
+        let Some(key) = self.renew(&PASSPORT, &[], now, force).await? else {
+            return Ok(None);
+        };
+        let chain = crate::node::trust_certs(&key.chain);
+        gateway.replace_passport_signer(smtrust_gateway::PassportSigner::new(
+            cert_signer(&self.keystore, &key)?,
+            &chain,
+        ));
+        Ok(Some(serial_hex(&key)))
+    }
+
+    async fn renew(
+        &self,
+        role: &Role,
+        dns_names: &[String],
+        now: SystemTime,
+        force: bool,
+    ) -> anyhow::Result<Option<ServiceKey>> {
+        let (key, issued) = ensure_issued(
+            &self.keystore,
+            &self.ca.service,
+            &self.label,
+            &self.chain_above,
+            role,
+            dns_names,
+            now,
+            force,
+        )
+        .await?;
+        Ok(issued.then_some(key))
+    }
+}
+
+/// Every [`RENEW_CHECK`], renew the service TLS and passport certificates that are [`due`] and use the new ones at
+/// once ([`Renewal::tls`], [`Renewal::passport`]). A failure (sealed keystore, CA error) is logged and retried at
+/// the next check; the current certificate stays.
 #[allow(clippy::disallowed_methods)] // the node reads the clock
 pub(crate) fn follow_renewal(r: Renewal) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -163,64 +221,23 @@ pub(crate) fn follow_renewal(r: Renewal) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             let now = SystemTime::now();
-            let tls = renew(&r, &TLS, &r.dns_names, now).await.and_then(|key| {
-                if let Some(key) = &key {
-                    let chain = crate::node::trust_certs(&key.chain);
-                    r.cert.replace(tls_signer(&r.keystore, key)?, chain)?;
-                }
-                Ok(key)
-            });
-            log_renewal(TLS.label, tls, "new handshakes present it");
-            let Some(gateway) = &r.gateway else { continue };
-            let passport = renew(&r, &PASSPORT, &[], now).await.and_then(|key| {
-                if let Some(key) = &key {
-                    let chain = crate::node::trust_certs(&key.chain);
-                    gateway.replace_passport_signer(smtrust_gateway::PassportSigner::new(
-                        cert_signer(&r.keystore, key)?,
-                        &chain,
-                    ));
-                }
-                Ok(key)
-            });
-            log_renewal(
-                PASSPORT.label,
-                passport,
-                "new gateway connections get passports signed with it",
-            );
+            log_renewal(TLS.label, r.tls(now, false).await);
+            log_renewal(PASSPORT.label, r.passport(now, false).await);
         }
     })
 }
 
-/// The renewed key of `role`, if its certificate was due.
-async fn renew(
-    r: &Renewal,
-    role: &Role,
-    dns_names: &[String],
-    now: SystemTime,
-) -> anyhow::Result<Option<ServiceKey>> {
-    let (key, issued) = ensure_issued(
-        &r.keystore,
-        &r.ca.service,
-        &r.label,
-        &r.chain_above,
-        role,
-        dns_names,
-        now,
-    )
-    .await?;
-    Ok(issued.then_some(key))
+fn serial_hex(key: &ServiceKey) -> String {
+    key.chain
+        .first()
+        .and_then(|d| Certificate::from_der(d).ok())
+        .map(|c| hex::encode(c.tbs_certificate().serial_number().as_bytes()))
+        .unwrap_or_default()
 }
 
-fn log_renewal(role: &str, outcome: anyhow::Result<Option<ServiceKey>>, what: &str) {
+fn log_renewal(role: &str, outcome: anyhow::Result<Option<String>>) {
     match outcome {
-        Ok(Some(key)) => {
-            let serial = key
-                .chain
-                .first()
-                .and_then(|d| Certificate::from_der(d).ok())
-                .map(|c| hex::encode(c.tbs_certificate().serial_number().as_bytes()));
-            tracing::info!(role, serial, "service certificate renewed; {what}");
-        }
+        Ok(Some(serial)) => tracing::info!(role, serial, "service certificate renewed and in use"),
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(role, error = %format!("{e:#}"), "service certificate renewal failed; retrying in an hour")
