@@ -34,6 +34,8 @@ pub(crate) struct Entry {
     /// Asked for since it was signed: an entry nobody asked for is dropped at its refresh point instead of
     /// re-signed, so the refresher's work follows the hot set, not everything ever pre-signed.
     pub(crate) used: bool,
+    /// thisUpdate (Unix seconds): the status it carries was read at or before this.
+    pub(crate) signed_at: u64,
 }
 
 struct Shard {
@@ -141,6 +143,31 @@ impl Cache {
             .collect()
     }
 
+    /// The hashes (bit 0 SHA-1, bit 1 SM3) of `serial`'s entries signed at or before `changed_at` (Unix
+    /// seconds): a status change made elsewhere may postdate them.
+    pub(crate) fn signed_before(&self, serial: &Serial, changed_at: u64) -> u8 {
+        let Some(Ok(s)) = self.shard(serial).map(|m| m.lock()) else {
+            return 0;
+        };
+        let mut mask = 0;
+        for (bit, h) in [(1, CertIdHash::Sha1), (2, CertIdHash::Sm3)] {
+            if s.map
+                .peek(&(*serial, h))
+                .is_some_and(|e| e.signed_at <= changed_at)
+            {
+                mask |= bit;
+            }
+        }
+        mask
+    }
+
+    /// Whether an answer for `key` is cached (not counted as a use).
+    pub(crate) fn contains(&self, key: &Key) -> bool {
+        self.shard(&key.0)
+            .and_then(|m| m.lock().ok().map(|s| s.map.contains_key(key)))
+            .unwrap_or(false)
+    }
+
     /// Entries whose refresh point is before `deadline_ms`, at most `max`: those asked for since they were
     /// signed are returned (to be re-signed), the others are dropped.
     pub(crate) fn due(&self, deadline_ms: u64, max: usize) -> Vec<Key> {
@@ -194,6 +221,7 @@ mod tests {
             refresh_at,
             serve_until: refresh_at + 10,
             used,
+            signed_at: 0,
         }
     }
 

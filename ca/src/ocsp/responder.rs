@@ -243,6 +243,22 @@ impl Responder {
         self.enqueue(*serial, Pending::Changed { hashes: was }, true);
     }
 
+    /// Whether an answer about `serial` for `hash` CertIDs is cached. After a status change it is not until the
+    /// new status is signed.
+    pub fn is_cached(&self, serial: &Serial, hash: CertIdHash) -> bool {
+        self.cache.contains(&(*serial, hash))
+    }
+
+    /// A status change of `serial` at `changed_at` (Unix seconds) made outside this service (another process
+    /// on the same database, another node): with a worker running, its cached answers signed at or before that
+    /// second are queued to be signed again (they stay served meanwhile).
+    pub fn changed_elsewhere(&self, serial: &Serial, changed_at: u64) {
+        let hashes = self.cache.signed_before(serial, changed_at);
+        if hashes != 0 {
+            self.enqueue(*serial, Pending::Changed { hashes }, true);
+        }
+    }
+
     /// Certificates just recorded: with a worker running, queue their `good` answers to be pre-signed.
     pub fn note_issued(&self, serials: &[Serial]) {
         for s in serials {
@@ -345,6 +361,7 @@ impl Responder {
             refresh_at: t.saturating_add(v / 2),
             serve_until: t.saturating_add(v / 4 * 3),
             used: false,
+            signed_at: unix(now),
         }
     }
 

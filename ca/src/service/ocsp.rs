@@ -14,6 +14,11 @@ use crate::serial::Serial;
 use crate::store::Store;
 use crate::{Error, StoreError};
 
+/// How often the worker reads the store for status changes made by other processes or nodes.
+const OCSP_POLL: Duration = Duration::from_secs(5);
+/// Slack of that read, for a change whose time was taken before a poll but committed after it.
+const POLL_SLACK: u64 = 3;
+
 /// Serials the worker signs per blocking job (one job at a time: the worker never takes more than one core).
 const BATCH: usize = 256;
 
@@ -68,6 +73,11 @@ impl<S: Store> CaService<S> {
         }
     }
 
+    /// The OCSP responder of `issuer`.
+    pub fn ocsp_responder(&self, issuer: &str) -> Result<Arc<Responder>, Error> {
+        self.responder(issuer)
+    }
+
     /// Bound the OCSP response cache of `issuer` to `entries` (memory: [`ocsp::DEFAULT_CACHE_ENTRIES`]).
     pub fn set_ocsp_cache_entries(&self, issuer: &str, entries: usize) -> Result<(), Error> {
         self.responder(issuer)?.set_cache_entries(entries);
@@ -112,12 +122,22 @@ impl<S: Store> CaService<S> {
         let lead = (tick * 2).min(r.validity() / 4);
         let mut timer = tokio::time::interval(tick);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + OCSP_POLL, OCSP_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut since = super::unix(now()).saturating_sub(POLL_SLACK);
         loop {
-            let refresh = tokio::select! {
+            let (refresh, changes) = tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
-                _ = r.wake.notified() => false,
-                _ = timer.tick() => true,
+                _ = r.wake.notified() => (false, false),
+                _ = timer.tick() => (true, false),
+                _ = poll.tick() => (false, true),
             };
+            if changes {
+                match self.poll_changes(&r, since).await {
+                    Ok(next) => since = next,
+                    Err(e) => tracing::warn!(issuer = r.label(), error = %e, "OCSP change poll"),
+                }
+            }
             if refresh && let Err(e) = self.refresh(&r, lead, &stop).await {
                 tracing::warn!(issuer = r.label(), error = %e, "OCSP refresh");
             }
@@ -126,6 +146,17 @@ impl<S: Store> CaService<S> {
             }
         }
         r.set_worker(false);
+    }
+
+    /// Queue the cached answers that status changes committed since `since` (by anyone) may postdate; returns
+    /// the next `since`. Changes this service made were handled when published; their answers were signed
+    /// after the change, so only those signed in the same second are signed again.
+    async fn poll_changes(&self, r: &Arc<Responder>, since: u64) -> Result<u64, Error> {
+        let next = super::unix(now()).saturating_sub(POLL_SLACK);
+        for e in self.inner.store.changed_since(r.label(), since).await? {
+            r.changed_elsewhere(&e.serial, e.revoked_at);
+        }
+        Ok(next)
     }
 
     /// Sign everything queued.

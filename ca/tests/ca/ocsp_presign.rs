@@ -115,6 +115,17 @@ async fn until(pki: &Pki, what: &str, f: impl Fn(&OcspStats) -> bool) -> OcspSta
     }
 }
 
+/// Wait until the answer about `serial` (SHA-1 CertID) is cached: after issuance or a status change, that
+/// means the worker signed it (a change drops the old answer before the call that made it returns).
+async fn until_cached(pki: &Pki, serial: &Serial, what: &str) {
+    let start = Instant::now();
+    let r = pki.svc.ocsp_responder("line7").unwrap();
+    while !r.is_cached(serial, smtrust_ca::ocsp::CertIdHash::Sha1) {
+        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Replace line7's responder with one of `validity` and `entries` (a fresh delegated signer).
 async fn responder(pki: &mut Pki, validity: Duration, entries: usize) {
     let (key, sk) = signer();
@@ -141,7 +152,7 @@ async fn issue_then_revoke_is_answered_from_the_cache(pki: &Pki) {
     let worker = pki.svc.spawn_ocsp(stop_rx);
     let t = tag();
     let c = issue(pki, &format!("ctw-{t}-a")).await;
-    until(pki, "pre-signed after issue", |s| s.presigned >= 1).await;
+    until_cached(pki, &c.serial, "pre-signed after issue").await;
     let req = request(pki, &c.serial, None);
     let resp = pki.svc.ocsp("line7", &req).await.unwrap();
     assert!(matches!(
@@ -156,7 +167,7 @@ async fn issue_then_revoke_is_answered_from_the_cache(pki: &Pki) {
         .revoke("line7", &c.serial, RevocationReason::KeyCompromise)
         .await
         .unwrap();
-    until(pki, "re-signed after revoke", |s| s.presigned >= 2).await;
+    until_cached(pki, &c.serial, "re-signed after revoke").await;
     let resp = pki.svc.ocsp("line7", &req).await.unwrap();
     match status_of(pki, &resp, &c.serial) {
         CertStatus::Revoked(info) => assert_eq!(
@@ -174,9 +185,9 @@ async fn issue_then_revoke_is_answered_from_the_cache(pki: &Pki) {
 
     // Suspend and resume a second certificate: each change re-signed by the worker.
     let d = issue(pki, &format!("ctw-{t}-b")).await;
-    until(pki, "pre-signed b", |s| s.presigned >= 3).await;
+    until_cached(pki, &d.serial, "pre-signed b").await;
     pki.svc.suspend("line7", &d.serial).await.unwrap();
-    until(pki, "re-signed after suspend", |s| s.presigned >= 4).await;
+    until_cached(pki, &d.serial, "re-signed after suspend").await;
     let req_d = request(pki, &d.serial, None);
     let resp = pki.svc.ocsp("line7", &req_d).await.unwrap();
     match status_of(pki, &resp, &d.serial) {
@@ -187,7 +198,7 @@ async fn issue_then_revoke_is_answered_from_the_cache(pki: &Pki) {
         other => panic!("expected on hold, got {other:?}"),
     }
     pki.svc.resume("line7", &d.serial).await.unwrap();
-    until(pki, "re-signed after resume", |s| s.presigned >= 5).await;
+    until_cached(pki, &d.serial, "re-signed after resume").await;
     let resp = pki.svc.ocsp("line7", &req_d).await.unwrap();
     assert!(matches!(
         status_of(pki, &resp, &d.serial),
@@ -247,6 +258,50 @@ async fn issue_revoke_suspend_resume_are_pre_signed_on_postgres() {
         .await;
 }
 
+/// A revocation committed by another process on the same database (here: straight through the store, so this
+/// service publishes nothing) reaches the cached answer within the worker's poll of the store (5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_by_another_process_is_re_signed_within_the_poll() {
+    use smtrust_ca::{RevocationKind, Store as _};
+    let pki = pki().await;
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let _worker = pki.svc.spawn_ocsp(stop_rx);
+    let c = issue(&pki, &format!("ctw-{}-x", tag())).await;
+    until_cached(&pki, &c.serial, "pre-signed").await;
+    let req = request(&pki, &c.serial, None);
+    let r = pki.svc.ocsp("line7", &req).await.unwrap();
+    assert!(matches!(
+        status_of(&pki, &r, &c.serial),
+        CertStatus::Good(_)
+    ));
+    let at = crate::fixture::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    pki.svc
+        .store()
+        .change_status(
+            "line7",
+            &c.serial,
+            RevocationKind::Revoked {
+                reason: RevocationReason::KeyCompromise,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    until(&pki, "re-signed after the poll", |s| s.presigned >= 2).await;
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let r = pki.svc.ocsp("line7", &req).await.unwrap();
+    assert!(matches!(
+        status_of(&pki, &r, &c.serial),
+        CertStatus::Revoked(_)
+    ));
+    let st = pki.svc.ocsp_stats("line7").unwrap();
+    assert_eq!(st.signed_on_miss, 0, "{st:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_refresher_re_signs_hot_entries_before_their_refresh_point() {
     let mut pki = pki().await;
@@ -257,7 +312,8 @@ async fn the_refresher_re_signs_hot_entries_before_their_refresh_point() {
     let t = tag();
     let hot = issue(&pki, &format!("ctw-{t}-hot")).await;
     let idle = issue(&pki, &format!("ctw-{t}-idle")).await;
-    until(&pki, "both pre-signed", |s| s.presigned >= 2).await;
+    until_cached(&pki, &hot.serial, "hot pre-signed").await;
+    until_cached(&pki, &idle.serial, "idle pre-signed").await;
     let req = request(&pki, &hot.serial, None);
     let first = pki.svc.ocsp("line7", &req).await.unwrap();
     // Ask every 200 ms for 7 s (well past nextUpdate of the first answer): every answer is a hit.
@@ -367,7 +423,7 @@ async fn openssl_ocsp_url_gets_pre_signed_good_then_revoked() {
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     let _worker = pki.svc.spawn_ocsp(stop_rx);
     let c = issue(&pki, &format!("ctw-{}-o", tag())).await;
-    until(&pki, "pre-signed", |s| s.presigned >= 1).await;
+    until_cached(&pki, &c.serial, "pre-signed").await;
     let inter = pki.write_pem("inter.pem", &pki.inter_der);
     let certp = pki.write("c.pem", c.to_pem().as_bytes());
     let respp = pki.path("resp.der");
@@ -408,7 +464,7 @@ async fn openssl_ocsp_url_gets_pre_signed_good_then_revoked() {
         .revoke("line7", &c.serial, RevocationReason::KeyCompromise)
         .await
         .unwrap();
-    until(&pki, "re-signed after revoke", |s| s.presigned >= 2).await;
+    until_cached(&pki, &c.serial, "re-signed after revoke").await;
     let text = ask(o.clone()).await.unwrap();
     assert!(text.contains("c.pem: revoked"), "{text}");
     let st = pki.svc.ocsp_stats("line7").unwrap();
