@@ -389,12 +389,17 @@ impl Running {
             .map(|b| b.addr)
     }
 
-    /// Every listener in force with its bound address, in config order of their binding.
+    /// Every listener in force with its bound address (kept ones first, then those a reload added).
     pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners
             .iter()
             .map(|b| (b.name.clone(), b.addr))
             .collect()
+    }
+
+    /// Reaps the tasks of listeners a reload retired.
+    pub(crate) fn reap(&mut self) {
+        while self.tasks.try_join_next().is_some() {}
     }
 
     /// Starts accepting on `socket` for the listener named like `l`.

@@ -52,6 +52,7 @@ impl Running {
     /// run time; an `http` listener needs the passport signer the gateway was built with; and a
     /// socket that cannot be bound fails the whole reload.
     pub async fn reload(&mut self, config: Config) -> Result<ReloadReport, Error> {
+        self.reap();
         let old = self.gateway.shared();
         if config.admin != old.config.admin {
             return Err(Error::ConfigValue {
