@@ -151,6 +151,12 @@ async fn http2_concurrent_streams_each_reach_the_platform() {
     let dev = pki.device("ctw-h2-2").await;
     let tls = connect_alpn(&pki, &dev, gw.local_addr("main").unwrap(), &[b"h2"]).await;
     let sender = h2_client(tls).await;
+    // One stream after another: one platform connection, reused.
+    for _ in 0..5 {
+        let (status, body, _) = get2(sender.clone(), "/api/seq", false).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.ends_with("|1"), "a second platform connection: {body}");
+    }
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..20 {
