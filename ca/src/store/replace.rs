@@ -23,7 +23,6 @@ impl SqlStore {
              WHERE serial = ? AND status IN ('active', 'hold')",
         );
         let activate = self.q(RECORD_ONE);
-        let notify = self.is_postgres();
         let reason = RevocationReason::Superseded;
         macro_rules! run {
             ($p:ident) => {{
@@ -80,14 +79,7 @@ impl SqlStore {
                     kind: RevocationKind::Revoked { reason },
                     at: now,
                 };
-                if notify {
-                    sqlx::query("SELECT pg_notify($1, $2)")
-                        .bind(super::NOTIFY_CHANNEL)
-                        .bind(event.to_json())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
+                self.notify(&mut *tx, &event).await?;
                 tx.commit().await.map_err(db)?;
                 Ok(event)
             }};

@@ -78,6 +78,33 @@ impl SqlStore {
         matches!(self.pool, Pool::Postgres(_))
     }
 
+    /// On PostgreSQL, send `event` on [`super::NOTIFY_CHANNEL`] through `conn`, the caller's transaction, so
+    /// listeners hear of a change only once it commits; nothing on SQLite. Generic over the driver so that
+    /// both expansions of a `with_pool!` body can call it.
+    pub(super) async fn notify<'c, DB, E>(
+        &self,
+        conn: E,
+        event: &RevocationEvent,
+    ) -> Result<(), Error>
+    where
+        DB: sqlx::Database,
+        E: sqlx::Executor<'c, Database = DB>,
+        DB::Arguments<'static>: sqlx::IntoArguments<'static, DB>,
+        &'static str: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+        String: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(super::NOTIFY_CHANNEL)
+            .bind(event.to_json())
+            .execute(conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// The SQLite pool, for crate modules that keep their own tables (EST tokens).
     pub(crate) fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
         match &self.pool {
@@ -438,7 +465,6 @@ impl Store for SqlStore {
         let upd = self.q(
             "UPDATE ca_certs SET status = ?, revoked_at = ?, reason = ?, changed_at = ?, resumed = ? WHERE serial = ?",
         );
-        let notify = self.is_postgres();
         with_pool!(self, p => {
             let mut tx = p.begin().await.map_err(db)?;
             let row = sqlx::query(&sel).bind(serial.to_hex()).bind(issuer).fetch_optional(&mut *tx).await.map_err(db)?;
@@ -478,14 +504,7 @@ impl Store for SqlStore {
                 kind: change,
                 at: now,
             };
-            if notify {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(super::NOTIFY_CHANNEL)
-                    .bind(event.to_json())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
+            self.notify(&mut *tx, &event).await?;
             tx.commit().await.map_err(db)?;
             Ok(event)
         })
