@@ -25,6 +25,9 @@
 //! Clients and gateway share the machine's cores: the figures are lower bounds for the gateway.
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
+#[path = "bench/requests.rs"]
+mod requests;
+
 use rustls::pki_types::{CertificateDer, ServerName};
 use smtrust_ca::{
     CaLimits, CaService, IssueRequest, Issuer, IssuerConfig, Profiles, Serial, SqlStore,
@@ -313,137 +316,6 @@ async fn latency(p: &Pki, addr: SocketAddr) -> (Duration, Duration) {
     (v[v.len() / 2], v[v.len() * 99 / 100])
 }
 
-/// A platform answering every request with 64 bytes (HTTP/1.1, as the gateway speaks upstream).
-async fn platform() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            let _ = s.set_nodelay(true);
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|_req| async {
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                        http_body_util::Full::new(hyper::body::Bytes::from_static(&[b'x'; 64])),
-                    ))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-type Get = http_body_util::Empty<hyper::body::Bytes>;
-
-fn get() -> hyper::Request<Get> {
-    hyper::Request::get("https://platform/bench/x")
-        .body(Get::new())
-        .unwrap()
-}
-
-/// Sequential GETs until `until`; each one's latency.
-async fn h1_worker(
-    tls: tokio_rustls::client::TlsStream<TcpStream>,
-    until: Instant,
-) -> Vec<Duration> {
-    use http_body_util::BodyExt;
-    let (mut tx, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut v = Vec::new();
-    while Instant::now() < until {
-        let t = Instant::now();
-        let mut req = get();
-        *req.uri_mut() = hyper::Uri::from_static("/bench/x");
-        req.headers_mut()
-            .insert("host", hyper::header::HeaderValue::from_static("platform"));
-        let resp = tx.send_request(req).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        resp.into_body().collect().await.unwrap();
-        v.push(t.elapsed());
-    }
-    v
-}
-
-async fn h2_worker(
-    mut tx: hyper::client::conn::http2::SendRequest<Get>,
-    until: Instant,
-) -> Vec<Duration> {
-    use http_body_util::BodyExt;
-    let mut v = Vec::new();
-    while Instant::now() < until {
-        let t = Instant::now();
-        let resp = tx.send_request(get()).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        resp.into_body().collect().await.unwrap();
-        v.push(t.elapsed());
-    }
-    v
-}
-
-/// Now and 3 s from now.
-fn window() -> (Instant, Instant) {
-    let now = Instant::now();
-    (now, now + Duration::from_secs(3))
-}
-
-/// The `requests` arm: HTTP/1.1 and HTTP/2 through an `http` listener.
-async fn requests(p: &Pki) {
-    let gw = gateway(p, platform().await, "http").await;
-    let addr = gw.local_addr("main").unwrap();
-    for (h2, n) in [(false, 1), (false, 16), (true, 1), (true, 16)] {
-        let mut cfg = (*p.device.client()).clone();
-        if h2 {
-            cfg.alpn_protocols = vec![b"h2".to_vec()];
-        }
-        let cfg = Arc::new(cfg);
-        let mut set = tokio::task::JoinSet::new();
-        // Connections first: the 3 s count requests only.
-        let (start, until);
-        if h2 {
-            let tls = handshake_only(&cfg, addr).await;
-            let (tx, conn) = hyper::client::conn::http2::handshake(
-                hyper_util::rt::TokioExecutor::new(),
-                hyper_util::rt::TokioIo::new(tls),
-            )
-            .await
-            .unwrap();
-            tokio::spawn(conn);
-            (start, until) = window();
-            for _ in 0..n {
-                set.spawn(h2_worker(tx.clone(), until));
-            }
-        } else {
-            let mut conns = Vec::new();
-            for _ in 0..n {
-                conns.push(handshake_only(&cfg, addr).await);
-            }
-            (start, until) = window();
-            for tls in conns {
-                set.spawn(h1_worker(tls, until));
-            }
-        }
-        let mut v: Vec<Duration> = set.join_all().await.concat();
-        let secs = start.elapsed().as_secs_f64();
-        v.sort();
-        let what = if h2 {
-            format!("HTTP/2, {n} stream(s) on 1 connection")
-        } else {
-            format!("HTTP/1.1, {n} connection(s)")
-        };
-        println!(
-            "requests {what}: {:.0}/s, p50 {:?}, p99 {:?}",
-            v.len() as f64 / secs,
-            v[v.len() / 2],
-            v[v.len() * 99 / 100]
-        );
-    }
-    gw.shutdown().await;
-}
-
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
     s.lines()
@@ -582,7 +454,7 @@ async fn main() {
     }
     gw.shutdown().await;
     if matches!(what, "all" | "requests") {
-        requests(&p).await;
+        requests::run(&p, gateway(&p, requests::platform().await, "http").await).await;
     }
     if what == "idle" {
         idle(&p, n, mode).await;

@@ -44,7 +44,8 @@ pub struct Passport {
     pub serial: String,
     /// Attestation status at issue time: `verified`, `unverified`, `failed` or `expired`.
     pub attestation: String,
-    /// The policy bundle version that allowed the request.
+    /// The policy version that allowed the request: its number in the policy store
+    /// (`Gateway::activate_policy`; 0 is the shipped default bundle).
     pub policy_version: u64,
     /// Issued at (Unix seconds).
     pub iat: u64,
