@@ -1,6 +1,7 @@
 //! SM2 throughput: keygen, sign, verify (certificate ID), encrypt and decrypt (GM/T 0009 DER) of 32 bytes.
 //! `scripts/bench-crypto` prints these beside `openssl speed sm2`. `sign_sm2_crate` / `verify_sm2_crate` run the
 //! `sm2` crate's own signer and verifier on the same key and message: the peer our fast paths are measured against.
+//! `verify_precomputed_key`: a key registered with `precompute_for_verification` (trust anchors).
 #![allow(
     missing_docs,
     reason = "criterion_group! generates an undocumented pub fn"
@@ -45,6 +46,23 @@ fn sm2(c: &mut Criterion) {
                     .verify(black_box(&msg), black_box(&their_sig))
                     .expect("verify")
             })
+        });
+    }
+    {
+        // A key given the comb table (as trust anchors are): verification without doublings.
+        let anchor = Sm2SecretKey::generate().expect("keygen");
+        assert!(anchor.public_key().precompute_for_verification());
+        let avk = anchor.public_key().verifying_key(CertId).expect("vk");
+        let asig = anchor
+            .signing_key(CertId)
+            .expect("signer")
+            .sign(&msg)
+            .expect("sign");
+        g.bench_function("verify_precomputed_key", |b| {
+            b.iter(|| {
+                avk.verify(black_box(&msg), black_box(&asig))
+                    .expect("verify")
+            });
         });
     }
     g.bench_function("encrypt_32B", |b| {

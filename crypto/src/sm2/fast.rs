@@ -10,13 +10,14 @@
 //! itself is fiat-crypto's (formally verified), and the `sm2` crate stays the oracle in the tests.
 
 mod base;
+mod comb;
 mod field;
 mod point;
 mod wnaf;
 
 pub(crate) use base::{mul_base_sec1, mul_base_x};
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use elliptic_curve::sec1::ToSec1Point;
 use field::{Fe, P_BE, hex32};
@@ -66,27 +67,46 @@ fn odd_multiples<const N: usize>(q: Jacobian) -> [Jacobian; N] {
     out
 }
 
-/// A public key prepared for fast verification: odd multiples of P for the t·P half.
+/// A public key prepared for fast verification: odd multiples of P for the t·P half, or, for a key registered
+/// with [`register`], its comb table.
 #[derive(Clone, Debug)]
-pub(crate) struct PreparedKey {
-    table: [Jacobian; 8],
+#[allow(clippy::large_enum_variant)] // inline: most keys verify once, a Box would be an allocation each
+pub(crate) enum PreparedKey {
+    Odd([Jacobian; 8]),
+    Comb(Arc<comb::CombTable>),
+}
+
+/// `x || y` of a validated public key.
+fn coordinates(public: &sm2::PublicKey) -> Option<[u8; 64]> {
+    let sec1 = public.to_sec1_point(false);
+    sec1.as_bytes().get(1..65)?.try_into().ok()
 }
 
 impl PreparedKey {
     /// From a validated public key (on the curve, not infinity).
     pub(crate) fn new(public: &sm2::PublicKey) -> Option<Self> {
-        let sec1 = public.to_sec1_point(false);
-        let bytes = sec1.as_bytes();
-        let x: &[u8; 32] = bytes.get(1..33)?.try_into().ok()?;
-        let y: &[u8; 32] = bytes.get(33..65)?.try_into().ok()?;
+        let xy = coordinates(public)?;
+        if let Some(table) = comb::lookup(&xy) {
+            return Some(Self::Comb(table));
+        }
+        let (x, y) = xy.split_at(32);
         let p = Affine {
-            x: Fe::from_be_bytes(x)?,
-            y: Fe::from_be_bytes(y)?,
+            x: Fe::from_be_bytes(x.try_into().ok()?)?,
+            y: Fe::from_be_bytes(y.try_into().ok()?)?,
         };
-        Some(Self {
-            table: odd_multiples::<8>(Jacobian::from(p)),
-        })
+        Some(Self::Odd(odd_multiples::<8>(Jacobian::from(p))))
     }
+
+    #[cfg(test)]
+    pub(crate) fn is_comb(&self) -> bool {
+        matches!(self, Self::Comb(_))
+    }
+}
+
+/// Give `public` a comb table so that verifying keys made for it afterwards verify without doublings; for keys
+/// that verify many signatures. Returns whether it has one (false once [`comb::MAX_REGISTERED`] keys have).
+pub(crate) fn register(public: &sm2::PublicKey) -> bool {
+    coordinates(public).is_some_and(|xy| comb::register(&xy))
 }
 
 /// Verify (r, s) over the digest scalar e for this key: with t = r + s mod n ≠ 0 and (x1, y1) = [s]G + [t]P not
@@ -104,7 +124,13 @@ pub(crate) fn verify_prehash(
     let Some(g_table) = G_TABLE.as_ref() else {
         return false;
     };
-    let acc = double_mul(g_table, key, s, &t);
+    let acc = match key {
+        PreparedKey::Odd(odd) => double_mul(g_table, odd, s, &t),
+        PreparedKey::Comb(table) => match comb::double_mul(table, s, &t) {
+            Some(acc) => acc,
+            None => return false,
+        },
+    };
     if acc.is_infinity() {
         return false;
     }
@@ -114,7 +140,7 @@ pub(crate) fn verify_prehash(
 /// [s]G + [t]P: one doubling chain, adding table entries where the w-NAF digits are non-zero.
 fn double_mul(
     g_table: &[Affine; 64],
-    key: &PreparedKey,
+    odd: &[Jacobian; 8],
     s: &sm2::Scalar,
     t: &sm2::Scalar,
 ) -> Jacobian {
@@ -134,7 +160,7 @@ fn double_mul(
             acc = acc.add_affine(&if a > 0 { *q } else { q.neg() });
         }
         if b != 0
-            && let Some(q) = key.table.get(usize::from(b.unsigned_abs() / 2))
+            && let Some(q) = odd.get(usize::from(b.unsigned_abs() / 2))
         {
             acc = acc.add(&if b > 0 { *q } else { q.neg() });
         }

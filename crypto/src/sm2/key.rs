@@ -129,6 +129,14 @@ impl Sm2PublicKey {
         Sm2VerifyingKey::new(self.inner, id)
     }
 
+    /// Give this key a precomputed table (33 KiB, ~0.5 ms once) so that every verifying key made for it from
+    /// now on verifies about three times faster: for keys that check many signatures (trust anchors, issuing
+    /// CAs, OCSP responders), never for keys that arrive with requests. Process-wide; returns whether the key
+    /// has a table (false once 256 keys have one).
+    pub fn precompute_for_verification(&self) -> bool {
+        super::fast::register(&self.inner)
+    }
+
     /// SM3 fingerprint of the uncompressed point (used as a key identifier).
     pub fn sm3_fingerprint(&self) -> [u8; 32] {
         crate::sm3::digest(&self.to_sec1_uncompressed())

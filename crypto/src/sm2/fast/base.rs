@@ -12,7 +12,7 @@ use super::field::Fe;
 use super::point::{Affine, Jacobian};
 
 /// Digit positions: 64 nibbles of a 256-bit scalar plus the final carry.
-const ROWS: usize = 65;
+pub(crate) const ROWS: usize = 65;
 
 struct Table {
     rows: [[Affine; 8]; ROWS],
@@ -98,9 +98,14 @@ impl Proj {
     }
 }
 
+/// Row i of the base-point table: (j + 1) · 16^i · G for j in 0..8 (for the variable-time comb verify).
+pub(crate) fn g_rows() -> Option<&'static [[Affine; 8]; ROWS]> {
+    TABLE.as_ref().map(|t| &t.rows)
+}
+
 /// Signed radix-16 digits of the big-endian k, least significant first: each in [−8, 8], Σ dᵢ·16ⁱ = k.
 /// Arithmetic only, no branches on k.
-fn digits(k_be: &[u8; 32]) -> [i8; ROWS] {
+pub(crate) fn digits(k_be: &[u8; 32]) -> [i8; ROWS] {
     let mut out = [0i8; ROWS];
     let mut carry: u8 = 0;
     let nibbles = k_be.iter().rev().flat_map(|b| [b & 0x0f, b >> 4]);

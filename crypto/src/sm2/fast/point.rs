@@ -79,6 +79,38 @@ impl Jacobian {
         })
     }
 
+    /// The affine forms of `points` with one inversion (Montgomery's trick); `None` if any is infinity.
+    pub(crate) fn batch_to_affine(points: &[Jacobian]) -> Option<Vec<Affine>> {
+        // prefix[i] = z_0 · … · z_(i−1)
+        let mut prefix = Vec::with_capacity(points.len());
+        let mut acc = Fe::ONE;
+        for p in points {
+            if p.is_infinity() {
+                return None;
+            }
+            prefix.push(acc);
+            acc = acc.mul(p.z);
+        }
+        let mut inv = acc.invert();
+        let mut out = vec![
+            Affine {
+                x: Fe::ZERO,
+                y: Fe::ZERO
+            };
+            points.len()
+        ];
+        for ((p, pre), slot) in points.iter().zip(prefix).zip(out.iter_mut()).rev() {
+            let zi = inv.mul(pre);
+            inv = inv.mul(p.z);
+            let zi2 = zi.square();
+            *slot = Affine {
+                x: p.x.mul(zi2),
+                y: p.y.mul(zi2.mul(zi)),
+            };
+        }
+        Some(out)
+    }
+
     /// 2·self (dbl-2001-b, a = −3: 3M + 5S). Infinity doubles to infinity (Z3 = 2·Y·Z = 0).
     pub(crate) fn double(self) -> Jacobian {
         let delta = self.z.square();

@@ -24,9 +24,16 @@ fn oracle_x(s: &Scalar, t: &Scalar, p: ProjectivePoint) -> Option<[u8; 32]> {
 
 /// Ours, through the same loop `verify_prehash` runs.
 fn fast_x(s: &Scalar, t: &Scalar, p: ProjectivePoint) -> Option<[u8; 32]> {
-    let key = PreparedKey::new(&public(p)).expect("prepared");
+    // Built directly: another test may have registered this key, which would give it a comb table.
+    let xy = coordinates(&public(p)).expect("coordinates");
+    let (x, y) = xy.split_at(32);
+    let affine = Affine {
+        x: Fe::from_be_bytes(x.try_into().expect("32")).expect("x"),
+        y: Fe::from_be_bytes(y.try_into().expect("32")).expect("y"),
+    };
+    let odd = odd_multiples::<8>(Jacobian::from(affine));
     let g = G_TABLE.as_ref().expect("table");
-    double_mul(g, &key, s, t)
+    double_mul(g, &odd, s, t)
         .to_affine()
         .map(|a| a.x.to_be_bytes())
 }
@@ -151,6 +158,38 @@ fn x_coordinates_at_or_above_n_are_reduced() {
     assert!(!oracle_verify(&p, &e, &r2, &s2));
 }
 
+/// Ours through the comb tables of a registered key.
+fn comb_x(s: &Scalar, t: &Scalar, p: ProjectivePoint) -> Option<[u8; 32]> {
+    let pk = public(p);
+    assert!(register(&pk));
+    let Some(PreparedKey::Comb(table)) = PreparedKey::new(&pk) else {
+        panic!("a registered key has its comb table");
+    };
+    comb::double_mul(&table, s, t)
+        .expect("tables")
+        .to_affine()
+        .map(|a| a.x.to_be_bytes())
+}
+
+#[test]
+fn comb_tables_agree_with_the_oracle_on_exceptional_keys() {
+    let g = ProjectivePoint::generator();
+    let scalars = [
+        Scalar::ONE,
+        Scalar::from(8u64),
+        -Scalar::ONE,
+        -Scalar::from(9u64),
+        scalar([0x5c; 32]),
+    ];
+    for p in [g, -g, g * Scalar::from(16u64), g * Scalar::from(3u64)] {
+        for s in &scalars {
+            for t in &scalars {
+                assert_eq!(comb_x(s, t, p), oracle_x(s, t, p), "s={s:?} t={t:?}");
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -198,6 +237,42 @@ proptest! {
         };
         prop_assume!(!bool::from(r.is_zero() | s.is_zero()));
         let key = PreparedKey::new(&p).expect("prepared");
+        let ours = verify_prehash(&key, &e, &r, &s);
+        prop_assert_eq!(ours, oracle_verify(&p, &e, &r, &s));
+        prop_assert_eq!(ours, flip == 0);
+    }
+}
+
+proptest! {
+    // Each case registers a key in the process-wide registry (at most comb::MAX_REGISTERED keys): few cases.
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn comb_verdicts_agree_with_the_oracle(
+        d in any::<[u8; 32]>(),
+        e in any::<[u8; 32]>(),
+        k in any::<[u8; 32]>(),
+        flip in 0usize..3,
+    ) {
+        let d = scalar(d);
+        let k = scalar(k);
+        prop_assume!(!bool::from(d.is_zero() | k.is_zero() | (d + Scalar::ONE).is_zero()));
+        let p = public(ProjectivePoint::generator() * d);
+        prop_assert!(register(&p));
+        let key = PreparedKey::new(&p).expect("prepared");
+        prop_assert!(key.is_comb());
+        let e = scalar(e);
+        let x1 = scalar((ProjectivePoint::generator() * k).to_affine().x().into());
+        let r = e + x1;
+        let dinv = Option::<Scalar>::from((d + Scalar::ONE).invert()).expect("invertible");
+        let s = dinv * (k - r * d);
+        prop_assume!(!bool::from(r.is_zero() | s.is_zero()));
+        let (r, s) = match flip {
+            0 => (r, s),
+            1 => (r + Scalar::ONE, s),
+            _ => (r, s + Scalar::ONE),
+        };
+        prop_assume!(!bool::from(r.is_zero() | s.is_zero()));
         let ours = verify_prehash(&key, &e, &r, &s);
         prop_assert_eq!(ours, oracle_verify(&p, &e, &r, &s));
         prop_assert_eq!(ours, flip == 0);
