@@ -128,13 +128,17 @@ fn unix(t: &x509_cert::time::Time) -> u64 {
     t.to_unix_duration().as_secs()
 }
 
-fn issuer_from_cert(cert: &Certificate) -> Option<Issuer> {
+/// `anchor`: a configured trust anchor, whose key checks every device chain and so gets the comb table.
+fn issuer_from_cert(cert: &Certificate, anchor: bool) -> Option<Issuer> {
     let spki = cert
         .tbs_certificate()
         .subject_public_key_info()
         .to_der()
         .ok()?;
     let key = public_key_from_spki_der(&spki).ok()?;
+    if anchor {
+        key.precompute_for_verification();
+    }
     let vk = key.verifying_key(CertId).ok()?;
     let v = cert.tbs_certificate().validity();
     Some(Issuer {
@@ -162,7 +166,7 @@ impl TrustAnchors {
             if !is_ca(&cert) {
                 return Err(bad("basicConstraints CA bit not set"));
             }
-            let issuer = issuer_from_cert(&cert).ok_or(bad("public key is not SM2"))?;
+            let issuer = issuer_from_cert(&cert, true).ok_or(bad("public key is not SM2"))?;
             let subject = cert
                 .tbs_certificate()
                 .subject()
@@ -321,7 +325,7 @@ impl TrustAnchors {
         if !is_ca(next) {
             return Err(ChainFailure::NotCa { index: j });
         }
-        let me = issuer_from_cert(next).ok_or(ChainFailure::NotSm2 { index: j })?;
+        let me = issuer_from_cert(next, false).ok_or(ChainFailure::NotSm2 { index: j })?;
         let parent = self.issuer_of(certs, ders, j, now)?;
         verify_link(next_der, &parent.vk, j)?;
         let path = Arc::new(Issuer {
