@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use hashlink::LruCache;
 
-use super::CertIdHash;
+use super::{CertIdHash, OcspStatus};
 use crate::serial::Serial;
 
 /// Shards of the cache (a power of two).
@@ -34,8 +34,8 @@ pub(crate) struct Entry {
     /// Asked for since it was signed: an entry nobody asked for is dropped at its refresh point instead of
     /// re-signed, so the refresher's work follows the hot set, not everything ever pre-signed.
     pub(crate) used: bool,
-    /// thisUpdate (Unix seconds): the status it carries was read at or before this.
-    pub(crate) signed_at: u64,
+    /// The status it answers.
+    pub(crate) status: OcspStatus,
 }
 
 struct Shard {
@@ -143,9 +143,8 @@ impl Cache {
             .collect()
     }
 
-    /// The hashes (bit 0 SHA-1, bit 1 SM3) of `serial`'s entries signed at or before `changed_at` (Unix
-    /// seconds): a status change made elsewhere may postdate them.
-    pub(crate) fn signed_before(&self, serial: &Serial, changed_at: u64) -> u8 {
+    /// The hashes (bit 0 SHA-1, bit 1 SM3) of `serial`'s entries that answer another status than `status`.
+    pub(crate) fn differs(&self, serial: &Serial, status: OcspStatus) -> u8 {
         let Some(Ok(s)) = self.shard(serial).map(|m| m.lock()) else {
             return 0;
         };
@@ -153,7 +152,7 @@ impl Cache {
         for (bit, h) in [(1, CertIdHash::Sha1), (2, CertIdHash::Sm3)] {
             if s.map
                 .peek(&(*serial, h))
-                .is_some_and(|e| e.signed_at <= changed_at)
+                .is_some_and(|e| e.status != status)
             {
                 mask |= bit;
             }
@@ -221,7 +220,7 @@ mod tests {
             refresh_at,
             serve_until: refresh_at + 10,
             used,
-            signed_at: 0,
+            status: OcspStatus::Good,
         }
     }
 
@@ -250,6 +249,21 @@ mod tests {
         assert!(c.get(&(s, CertIdHash::Sha1), 0).is_none());
         assert!(c.insert_if((s, CertIdHash::Sha1), entry(100, false), c.epoch(&s)));
         assert_eq!(c.invalidate(&s), vec![CertIdHash::Sha1]);
+    }
+
+    #[test]
+    fn differs_names_the_entries_that_answer_another_status() {
+        let c = Cache::new(1024);
+        let s = Serial::random().unwrap();
+        c.insert_if((s, CertIdHash::Sha1), entry(100, false), c.epoch(&s));
+        c.insert_if((s, CertIdHash::Sm3), entry(100, false), c.epoch(&s));
+        assert_eq!(c.differs(&s, OcspStatus::Good), 0);
+        let revoked = OcspStatus::Revoked {
+            at: 5,
+            reason: crate::RevocationReason::KeyCompromise,
+        };
+        assert_eq!(c.differs(&s, revoked), 3);
+        assert_eq!(c.differs(&Serial::random().unwrap(), revoked), 0);
     }
 
     #[test]

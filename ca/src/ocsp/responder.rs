@@ -249,11 +249,11 @@ impl Responder {
         self.cache.contains(&(*serial, hash))
     }
 
-    /// A status change of `serial` at `changed_at` (Unix seconds) made outside this service (another process
-    /// on the same database, another node): with a worker running, its cached answers signed at or before that
-    /// second are queued to be signed again (they stay served meanwhile).
-    pub fn changed_elsewhere(&self, serial: &Serial, changed_at: u64) {
-        let hashes = self.cache.signed_before(serial, changed_at);
+    /// `serial` has `status` in the store, possibly changed outside this service (another process on the same
+    /// database, another node): with a worker running, its cached answers that say otherwise are queued to be
+    /// signed again (they stay served meanwhile).
+    pub fn changed_elsewhere(&self, serial: &Serial, status: OcspStatus) {
+        let hashes = self.cache.differs(serial, status);
         if hashes != 0 {
             self.enqueue(*serial, Pending::Changed { hashes }, true);
         }
@@ -344,7 +344,9 @@ impl Responder {
             Why::Refresh => &self.counters.refreshed,
         }
         .fetch_add(1, Ordering::Relaxed);
-        let inserted = self.cache.insert_if(key, self.entry(der_bytes, now), epoch);
+        let inserted = self
+            .cache
+            .insert_if(key, self.entry(der_bytes, status, now), epoch);
         if !inserted {
             // A change in the shard since `epoch` (this serial's, which queued it again, or another's, which
             // did not): sign again from a fresh read rather than leave the serial to a request-path miss.
@@ -353,7 +355,7 @@ impl Responder {
         Ok(inserted)
     }
 
-    fn entry(&self, der: Arc<Vec<u8>>, now: SystemTime) -> Entry {
+    fn entry(&self, der: Arc<Vec<u8>>, status: OcspStatus, now: SystemTime) -> Entry {
         let t = millis(now);
         let v = u64::try_from(self.validity.as_millis()).unwrap_or(u64::MAX);
         Entry {
@@ -361,7 +363,7 @@ impl Responder {
             refresh_at: t.saturating_add(v / 2),
             serve_until: t.saturating_add(v / 4 * 3),
             used: false,
-            signed_at: unix(now),
+            status,
         }
     }
 
@@ -379,7 +381,8 @@ impl Responder {
         match (self.cache_key(req), epoch) {
             (Some(key), Some(epoch)) => {
                 self.counters.miss.fetch_add(1, Ordering::Relaxed);
-                let mut e = self.entry(der_bytes.clone(), now);
+                let status = statuses.first().copied().unwrap_or(OcspStatus::Unknown);
+                let mut e = self.entry(der_bytes.clone(), status, now);
                 e.used = true;
                 self.cache.insert_if(key, e, epoch);
             }

@@ -148,13 +148,19 @@ impl<S: Store> CaService<S> {
         r.set_worker(false);
     }
 
-    /// Queue the cached answers that status changes committed since `since` (by anyone) may postdate; returns
-    /// the next `since`. Changes this service made were handled when published; their answers were signed
-    /// after the change, so only those signed in the same second are signed again.
+    /// Queue the cached answers that disagree with the status changes committed since `since` (by anyone);
+    /// returns the next `since`. Changes this service made were re-signed when published, so they agree.
     async fn poll_changes(&self, r: &Arc<Responder>, since: u64) -> Result<u64, Error> {
         let next = super::unix(now()).saturating_sub(POLL_SLACK);
         for e in self.inner.store.changed_since(r.label(), since).await? {
-            r.changed_elsewhere(&e.serial, e.revoked_at);
+            let status = match e.reason {
+                Some(reason) => OcspStatus::Revoked {
+                    at: e.revoked_at,
+                    reason,
+                },
+                None => OcspStatus::Good, // resumed (removeFromCRL)
+            };
+            r.changed_elsewhere(&e.serial, status);
         }
         Ok(next)
     }
