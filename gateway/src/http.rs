@@ -15,7 +15,10 @@ use crate::registry::CloseReason;
 use crate::tcp::closed_refusal;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{COOKIE, HOST, HeaderName, HeaderValue};
+use hyper::header::{
+    CONNECTION, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
+};
 use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use smtrust_policy::{AttestationStatus, Principal};
@@ -118,6 +121,7 @@ async fn forward(
         return plain(StatusCode::BAD_REQUEST, "request cannot be forwarded\n");
     }
     let headers = req.headers_mut();
+    strip_hop_by_hop(headers);
     let owned: Vec<HeaderName> = headers
         .keys()
         .filter(|k| k.as_str().starts_with(HEADER_PREFIX))
@@ -145,14 +149,37 @@ async fn forward(
         return plain(StatusCode::BAD_GATEWAY, "platform connection closed\n");
     }
     match sender.send_request(req).await {
-        Ok(resp) => {
+        Ok(mut resp) => {
             state.upstream.give_back(sender);
+            strip_hop_by_hop(resp.headers_mut());
             resp.map(BodyExt::boxed)
         }
         Err(e) => {
             tracing::debug!(error = %e, "platform request failed");
             plain(StatusCode::BAD_GATEWAY, "platform request failed\n")
         }
+    }
+}
+
+/// Removes the hop-by-hop fields (RFC 9110 §7.6.1) and those `Connection` names: they are about
+/// one connection (device or platform side), so they never cross the proxy. A platform's
+/// `Connection: close` must not close the device's connection.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    for name in ["keep-alive", "proxy-connection"] {
+        headers.remove(name);
     }
 }
 

@@ -337,3 +337,83 @@ async fn http2_revocation_idle_timeout_and_header_limit() {
     );
     gw.shutdown().await;
 }
+
+/// A platform that closes every connection after one response, once with `Connection: close` and
+/// once by just closing the socket a moment later (an idle keep-alive timeout).
+async fn closing_platform(announce: bool) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && matches!(s.read(&mut b).await, Ok(1)) {
+                    head.push(b[0]);
+                }
+                let close = if announce {
+                    "connection: close\r\n"
+                } else {
+                    ""
+                };
+                let _ = s
+                    .write_all(
+                        format!("HTTP/1.1 200 OK\r\n{close}content-length: 2\r\n\r\nok").as_bytes(),
+                    )
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_closing_kept_connections_costs_no_request() {
+    let pki = Pki::new("http-closing").await;
+    let dev = pki.device("ctw-close-1").await;
+    for announce in [true, false] {
+        let gw = start(
+            &pki,
+            "http",
+            closing_platform(announce).await,
+            "",
+            http_policy(),
+        )
+        .await;
+        let addr = gw.local_addr("main").unwrap();
+        let sender = h2_client(connect_alpn(&pki, &dev, addr, &[b"h2"]).await).await;
+        let tls = connect_alpn(&pki, &dev, addr, &[]).await;
+        let (mut h1, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        for i in 0..3 {
+            let (status, body, _) = get2(sender.clone(), "/api/x", false).await;
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::OK, "ok"),
+                "h2 #{i}, announce {announce}"
+            );
+            let resp = h1
+                .send_request(
+                    Request::get("/api/x")
+                        .header("host", "platform")
+                        .body(Empty::<Bytes>::new())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.status(),
+                StatusCode::OK,
+                "h1 #{i}, announce {announce}"
+            );
+            resp.into_body().collect().await.unwrap();
+            // Past the platform's close.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        gw.shutdown().await;
+    }
+}
