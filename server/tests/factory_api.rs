@@ -6,16 +6,18 @@
 //! CLI by the docs/factory.md recipe; a keygen batch interrupted by SIGKILL refuses another passphrase.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test fixtures fail loudly
 
-use std::io::{Read, Write};
+#[path = "factory_api/client.rs"]
+mod client;
+
 use std::path::Path;
-use std::process::{Child, Command, Output};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use client::{Identity, Node, json, start_node};
 use der::asn1::BitString;
 use der::{Decode, Encode};
-use smtrust_crypto::sm2::{CertId, Sm2SecretKey, Tls13Id};
+use smtrust_crypto::sm2::{CertId, Sm2SecretKey};
+use smtrust_test_support::cli::Cli;
 use x509_cert::name::Name;
 use x509_cert::request::{CertReq, CertReqInfo};
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
@@ -23,23 +25,9 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 const PASS: &str = "a long operator passphrase for the factory API test";
 const DEVICES: usize = 300;
 
-fn smtrust(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smtrust"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("SMTRUST_PASSPHRASE", PASS)
-        .output()
-        .expect("run smtrust")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// The `smtrust` binary over the data directory `data`, unlocked with [`PASS`].
+fn smtrust(data: &Path) -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_smtrust"), data).env("SMTRUST_PASSPHRASE", PASS)
 }
 
 /// A PKCS#10 CSR (PEM) for `subject`, signed under the certificate ID.
@@ -67,14 +55,13 @@ fn csr_pem(subject: &str, sk: &Sm2SecretKey) -> String {
 }
 
 /// Issue a certificate for a fresh key under `profile`; returns (key, certificate DER).
-fn issue(dir: &Path, name: &str, subject: &str, profile: &str) -> (Sm2SecretKey, Vec<u8>) {
+fn issue(dir: &Path, name: &str, subject: &str, profile: &str) -> Identity {
     let sk = Sm2SecretKey::generate().expect("key");
     let csr = dir.join(format!("{name}.csr"));
     std::fs::write(&csr, csr_pem(subject, &sk)).expect("write csr");
     let out = dir.join(format!("{name}.pem"));
-    ok(smtrust(
-        &dir.join("data"),
-        &[
+    smtrust(&dir.join("data"))
+        .run(&[
             "ca",
             "issue",
             "--csr",
@@ -83,189 +70,21 @@ fn issue(dir: &Path, name: &str, subject: &str, profile: &str) -> (Sm2SecretKey,
             profile,
             "--out",
             out.to_str().unwrap(),
-        ],
-    ));
+        ])
+        .ok();
     let pem = std::fs::read(&out).expect("cert");
     let der = smtrust_crypto::pem::blocks(&pem).expect("pem").remove(0).1;
     (sk, der.to_vec())
-}
-
-struct Node {
-    child: Child,
-    api: String,
-    trust: Vec<Vec<u8>>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node(data: &Path) -> Node {
-    let (child, v) = smtrust_test_support::cli::Cli::new(env!("CARGO_BIN_EXE_smtrust"), data)
-        .env("SMTRUST_PASSPHRASE", PASS)
-        .spawn_ready(&[
-            "--json",
-            "serve",
-            "--api",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ]);
-    let api = v["api"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("https://")
-        .to_owned();
-    let chain = std::fs::read(data.join("ca").join("chain.pem")).expect("chain");
-    let trust = smtrust_crypto::pem::blocks(&chain)
-        .expect("pem")
-        .into_iter()
-        .map(|(_, d)| d.to_vec())
-        .collect();
-    Node { child, api, trust }
-}
-
-/// One HTTP/1.1 request over TLS 1.3-SM, optionally with a client certificate; (status, body).
-fn request(
-    node: &Node,
-    client: Option<(&Sm2SecretKey, &[u8])>,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> (u16, Vec<u8>) {
-    request_with(node, client, method, path, &[], body)
-}
-
-/// [`request`] with extra headers.
-fn request_with(
-    node: &Node,
-    client: Option<(&Sm2SecretKey, &[u8])>,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, Vec<u8>) {
-    let roots = smtrust_tls::TrustRoots::new(
-        &node
-            .trust
-            .iter()
-            .map(|d| rustls::pki_types::CertificateDer::from(d.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .expect("roots");
-    let verifier = smtrust_tls::Sm2ChainVerifier::new(
-        roots,
-        Arc::new(smtrust_tls::RevokedSet::new()),
-        smtrust_tls::UnknownStatus::Refuse,
-    );
-    let creds = client.map(|(sk, cert)| {
-        smtrust_tls::Credentials::new(
-            Arc::new(sk.signing_key(Tls13Id).expect("signer")),
-            vec![rustls::pki_types::CertificateDer::from(cert.to_vec())],
-        )
-        .expect("credentials")
-    });
-    let config = smtrust_tls::client_config(verifier, creds.as_ref()).expect("client config");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("conn");
-    let tcp = std::net::TcpStream::connect(&node.api).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(120)))
-        .expect("timeout");
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/jsonl\r\n{extra}Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    tls.write_all(head.as_bytes()).expect("send");
-    tls.write_all(body).expect("send body");
-    let mut buf = Vec::new();
-    // The server may close without close_notify; what was read is the answer.
-    let read = tls.read_to_end(&mut buf);
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| {
-            panic!(
-                "no HTTP answer ({read:?}): {}",
-                String::from_utf8_lossy(&buf)
-            )
-        });
-    let status_line = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let code: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status");
-    let mut body = buf[split + 4..].to_vec();
-    if status_line
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (code, body)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").expect("chunk size");
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16)
-            .expect("hex size");
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
-        b = &b[eol + 2 + size + 2..];
-    }
-}
-
-fn json(body: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(body)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)))
-}
-
-fn wait_done(node: &Node, who: (&Sm2SecretKey, &[u8]), id: &str) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let (code, body) = request(
-            node,
-            Some(who),
-            "GET",
-            &format!("/factory/v1/batches/{id}"),
-            b"",
-        );
-        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
-        let v = json(&body);
-        match v["state"].as_str() {
-            Some("done") => return v,
-            Some("queued" | "running") => {}
-            other => panic!("batch state {other:?}: {v}"),
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "batch not done: {v}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 #[test]
 fn line_controller_issues_a_batch_over_tls_and_others_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    ok(smtrust(&data, &["keystore", "init"]));
-    ok(smtrust(
-        &data,
-        &["ca", "init", "--label", "line1", "--namespace", "ctw-"],
-    ));
+    smtrust(&data).run(&["keystore", "init"]).ok();
+    smtrust(&data)
+        .run(&["ca", "init", "--label", "line1", "--namespace", "ctw-"])
+        .ok();
     let line = issue(
         dir.path(),
         "line",
@@ -274,20 +93,18 @@ fn line_controller_issues_a_batch_over_tls_and_others_are_refused() {
     );
     let ops = issue(dir.path(), "ops", "CN=ops-1", "admin");
     let device = issue(dir.path(), "device", "CN=ctw-9999999999", "device");
-    let line_id = (&line.0, line.1.as_slice());
 
     let csrs = dir.path().join("csrs.jsonl");
-    ok(smtrust(
-        &data,
-        &[
+    smtrust(&data)
+        .run(&[
             "factory",
             "dev-csrs",
             "--count",
             &DEVICES.to_string(),
             "--out",
             csrs.to_str().unwrap(),
-        ],
-    ));
+        ])
+        .ok();
     let mut body = std::fs::read(&csrs).expect("csrs");
     body.extend_from_slice(b"not json\n");
     let other = Sm2SecretKey::generate().expect("key");
@@ -301,36 +118,37 @@ fn line_controller_issues_a_batch_over_tls_and_others_are_refused() {
     );
 
     let node = start_node(&data);
-    let post = |who| request(&node, who, "POST", "/factory/v1/batches", &body);
+    let (anonymous, line_c) = (node.anonymous(), node.client(&line));
+    let device_c = node.client(&device);
     // Refused before the body is read (the server then closes): a small body keeps the answer readable.
-    let probe = |who| request(&node, who, "POST", "/factory/v1/batches", b"{}\n");
+    let probe = |c: &client::Client<'_>| c.post("/factory/v1/batches", b"{}\n");
 
     // Anonymous: 401. A device's certificate, an admin certificate without the line role: 403.
-    let (code, b) = probe(None);
-    assert_eq!(code, 401, "{}", String::from_utf8_lossy(&b));
-    assert_eq!(json(&b)["code"], "unauthenticated");
-    let (code, b) = probe(Some((&device.0, &device.1)));
-    assert_eq!(code, 403, "{}", String::from_utf8_lossy(&b));
+    let r = probe(&anonymous);
+    assert_eq!(r.code, 401, "{}", r.text());
+    assert_eq!(r.json()["code"], "unauthenticated");
+    let r = probe(&device_c);
+    assert_eq!(r.code, 403, "{}", r.text());
     assert!(
-        json(&b)["message"]
+        r.json()["message"]
             .as_str()
             .unwrap()
             .contains("admin-client")
     );
-    let (code, b) = probe(Some((&ops.0, &ops.1)));
-    assert_eq!(code, 403, "{}", String::from_utf8_lossy(&b));
+    let r = probe(&node.client(&ops));
+    assert_eq!(r.code, 403, "{}", r.text());
     assert!(
-        json(&b)["message"]
+        r.json()["message"]
             .as_str()
             .unwrap()
             .contains("smtrust-line-controller")
     );
 
     // The line controller: 202 with the batch id, then done with every device accounted for.
-    let (code, b) = post(Some(line_id));
-    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&b));
-    let id = json(&b)["batch_id"].as_str().unwrap().to_owned();
-    let status = wait_done(&node, line_id, &id);
+    let r = line_c.post("/factory/v1/batches", &body);
+    assert_eq!(r.code, 202, "{}", r.text());
+    let id = r.json()["batch_id"].as_str().unwrap().to_owned();
+    let status = line_c.wait_done(&id);
     let report = &status["report"];
     assert_eq!(report["issued"], DEVICES, "{status}");
     assert_eq!(report["refused"], 2, "{status}");
@@ -352,33 +170,14 @@ fn line_controller_issues_a_batch_over_tls_and_others_are_refused() {
         "{reasons:?}"
     );
     // The status and certificates of a batch are line controllers' business too.
-    let (code, _) = request(
-        &node,
-        None,
-        "GET",
-        &format!("/factory/v1/batches/{id}"),
-        b"",
-    );
-    assert_eq!(code, 401);
-    let (code, _) = request(
-        &node,
-        Some((&device.0, &device.1)),
-        "GET",
-        &format!("/factory/v1/batches/{id}/certificates"),
-        b"",
-    );
-    assert_eq!(code, 403);
+    let certificates = format!("/factory/v1/batches/{id}/certificates");
+    assert_eq!(anonymous.batch(&id).code, 401);
+    assert_eq!(device_c.get(&certificates).code, 403);
 
     // Certificates as JSON Lines: one per issued device, each signed by the issuing CA.
-    let (code, b) = request(
-        &node,
-        Some(line_id),
-        "GET",
-        &format!("/factory/v1/batches/{id}/certificates"),
-        b"",
-    );
-    assert_eq!(code, 200);
-    let text = String::from_utf8(b).expect("utf8");
+    let r = line_c.get(&certificates);
+    assert_eq!(r.code, 200);
+    let text = String::from_utf8(r.body).expect("utf8");
     let issuing_pk = {
         let c = x509_cert::Certificate::from_der(&node.trust[0]).expect("issuing");
         let spki = c
@@ -407,19 +206,12 @@ fn line_controller_issues_a_batch_over_tls_and_others_are_refused() {
     assert_eq!(pems.len(), DEVICES);
 
     // The same body again: the same batch, nothing issued twice.
-    let (code, b) = post(Some(line_id));
-    assert_eq!(code, 202);
-    assert_eq!(json(&b)["batch_id"], id.as_str());
-    let again = wait_done(&node, line_id, &id);
+    let r = line_c.post("/factory/v1/batches", &body);
+    assert_eq!(r.code, 202);
+    assert_eq!(r.json()["batch_id"], id.as_str());
+    let again = line_c.wait_done(&id);
     assert_eq!(again["report"]["issued"], DEVICES);
-    let (code, _) = request(
-        &node,
-        Some(line_id),
-        "GET",
-        "/factory/v1/batches/00000000000000000000000000000000",
-        b"",
-    );
-    assert_eq!(code, 404);
+    assert_eq!(line_c.batch("00000000000000000000000000000000").code, 404);
 
     // A sample verifies with the OpenSSL 3 CLI under the SM2 certificate ID.
     let Some(openssl) = smtrust_test_support::require(smtrust_test_support::Openssl) else {
@@ -479,11 +271,10 @@ fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
     const ITERATIONS: &str = "20000";
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    ok(smtrust(&data, &["keystore", "init"]));
-    ok(smtrust(
-        &data,
-        &["ca", "init", "--label", "line1", "--namespace", "ctw-"],
-    ));
+    smtrust(&data).run(&["keystore", "init"]).ok();
+    smtrust(&data)
+        .run(&["ca", "init", "--label", "line1", "--namespace", "ctw-"])
+        .ok();
     let line = issue(
         dir.path(),
         "line",
@@ -491,7 +282,6 @@ fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
         "admin",
     );
     let device = issue(dir.path(), "device", "CN=ctw-8888888888", "device");
-    let line_id = (&line.0, line.1.as_slice());
     let mut body = String::new();
     for i in 0..KEYGEN {
         body.push_str(&format!(
@@ -507,36 +297,23 @@ fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
     let pass_header = [("Smtrust-Bundle-Passphrase", LINE_PASS)];
 
     let node = start_node(&data);
+    let (line_c, device_c) = (node.client(&line), node.client(&device));
     // A device certificate may not run a keygen batch nor fetch bundles; no passphrase: 400.
-    let (code, b) = request_with(
-        &node,
-        Some((&device.0, &device.1)),
-        "POST",
-        &path,
-        &pass_header,
-        b"{}\n",
-    );
-    assert_eq!(code, 403, "{}", String::from_utf8_lossy(&b));
-    let (code, b) = request(&node, Some(line_id), "POST", &path, body.as_bytes());
-    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&b));
+    let r = device_c.post_with(&path, &pass_header, b"{}\n");
+    assert_eq!(r.code, 403, "{}", r.text());
+    let r = line_c.post(&path, body.as_bytes());
+    assert_eq!(r.code, 400, "{}", r.text());
     assert!(
-        json(&b)["message"]
+        r.json()["message"]
             .as_str()
             .unwrap()
             .contains("Smtrust-Bundle-Passphrase")
     );
 
-    let (code, b) = request_with(
-        &node,
-        Some(line_id),
-        "POST",
-        &path,
-        &pass_header,
-        body.as_bytes(),
-    );
-    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&b));
-    let id = json(&b)["batch_id"].as_str().unwrap().to_owned();
-    let status = wait_done(&node, line_id, &id);
+    let r = line_c.post_with(&path, &pass_header, body.as_bytes());
+    assert_eq!(r.code, 202, "{}", r.text());
+    let id = r.json()["batch_id"].as_str().unwrap().to_owned();
+    let status = line_c.wait_done(&id);
     assert_eq!(status["report"]["issued"], KEYGEN, "{status}");
     assert_eq!(status["report"]["refused"], 1, "{status}");
     assert_eq!(status["report"]["mode"], "key-gen", "{status}");
@@ -555,17 +332,10 @@ fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
     );
 
     let bundles_path = format!("/factory/v1/batches/{id}/bundles");
-    let (code, _) = request(
-        &node,
-        Some((&device.0, &device.1)),
-        "GET",
-        &bundles_path,
-        b"",
-    );
-    assert_eq!(code, 403);
-    let (code, b) = request(&node, Some(line_id), "GET", &bundles_path, b"");
-    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&b));
-    let text = String::from_utf8(b).expect("utf8");
+    assert_eq!(device_c.get(&bundles_path).code, 403);
+    let r = line_c.get(&bundles_path);
+    assert_eq!(r.code, 200, "{}", r.text());
+    let text = String::from_utf8(r.body).expect("utf8");
     // Every key leaves encrypted and opens with our KDF under its device's password; it is the cert's key.
     let master = smtrust_ca::factory::BatchKdf::master(
         LINE_PASS.as_bytes(),
@@ -607,17 +377,10 @@ fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
     assert_eq!(lines.len(), KEYGEN);
 
     // The same body again: the same batch, nothing issued twice.
-    let (code, b) = request_with(
-        &node,
-        Some(line_id),
-        "POST",
-        &path,
-        &pass_header,
-        body.as_bytes(),
-    );
-    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&b));
-    assert_eq!(json(&b)["batch_id"], id.as_str());
-    assert_eq!(wait_done(&node, line_id, &id)["report"]["issued"], KEYGEN);
+    let r = line_c.post_with(&path, &pass_header, body.as_bytes());
+    assert_eq!(r.code, 202, "{}", r.text());
+    assert_eq!(r.json()["batch_id"], id.as_str());
+    assert_eq!(line_c.wait_done(&id)["report"]["issued"], KEYGEN);
 
     // A flashing station with only the OpenSSL 3 CLI, by the docs/factory.md recipe.
     let Some(openssl) = smtrust_test_support::require(smtrust_test_support::Openssl) else {
@@ -733,18 +496,16 @@ fn a_keygen_batch_resumed_with_another_passphrase_is_refused() {
     const N: usize = 5000; // three chunks of the engine: time to stop the node between two
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    ok(smtrust(&data, &["keystore", "init"]));
-    ok(smtrust(
-        &data,
-        &["ca", "init", "--label", "line1", "--namespace", "ctw-"],
-    ));
+    smtrust(&data).run(&["keystore", "init"]).ok();
+    smtrust(&data)
+        .run(&["ca", "init", "--label", "line1", "--namespace", "ctw-"])
+        .ok();
     let line = issue(
         dir.path(),
         "line",
         "CN=line-9,OU=smtrust-line-controller",
         "admin",
     );
-    let line_id = (&line.0, line.1.as_slice());
     let body: String = (0..N)
         .map(|i| {
             format!(
@@ -755,30 +516,21 @@ fn a_keygen_batch_resumed_with_another_passphrase_is_refused() {
         .collect();
     let path = "/factory/v1/batches?mode=keygen&kdf_iterations=1000";
     let post = |node: &Node, pass: &str| {
-        request_with(
-            node,
-            Some(line_id),
-            "POST",
+        node.client(&line).post_with(
             path,
             &[("Smtrust-Bundle-Passphrase", pass)],
             body.as_bytes(),
         )
     };
     let node = start_node(&data);
-    let (code, b) = post(&node, "passphrase A");
-    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&b));
-    let id = json(&b)["batch_id"].as_str().unwrap().to_owned();
+    let r = post(&node, "passphrase A");
+    assert_eq!(r.code, 202, "{}", r.text());
+    let id = r.json()["batch_id"].as_str().unwrap().to_owned();
     // Stop the node (SIGKILL) once some bundles are written and some devices are still pending.
     let start = Instant::now();
+    let line_c = node.client(&line);
     loop {
-        let (_, b) = request(
-            &node,
-            Some(line_id),
-            "GET",
-            &format!("/factory/v1/batches/{id}"),
-            b"",
-        );
-        let v = json(&b);
+        let v = line_c.batch(&id).json();
         assert_ne!(
             v["state"], "done",
             "batch finished before it could be interrupted"
@@ -789,28 +541,19 @@ fn a_keygen_batch_resumed_with_another_passphrase_is_refused() {
         assert!(start.elapsed() < Duration::from_secs(300), "{v}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    drop(line_c);
     drop(node);
     let node = start_node(&data);
-    let (code, b) = request(
-        &node,
-        Some(line_id),
-        "GET",
-        &format!("/factory/v1/batches/{id}"),
-        b"",
-    );
-    assert_eq!(
-        json(&b)["state"],
-        "interrupted",
-        "{}",
-        String::from_utf8_lossy(&b)
-    );
-    assert_eq!(code, 200);
-    let (code, b) = post(&node, "passphrase B");
-    assert_eq!(code, 409, "{}", String::from_utf8_lossy(&b));
-    assert_eq!(json(&b)["code"], "passphrase_mismatch");
-    let (code, b) = post(&node, "passphrase A");
-    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&b));
-    assert_eq!(json(&b)["batch_id"], id.as_str());
-    let done = wait_done(&node, line_id, &id);
+    let line_c = node.client(&line);
+    let r = line_c.batch(&id);
+    assert_eq!(r.json()["state"], "interrupted", "{}", r.text());
+    assert_eq!(r.code, 200);
+    let r = post(&node, "passphrase B");
+    assert_eq!(r.code, 409, "{}", r.text());
+    assert_eq!(r.json()["code"], "passphrase_mismatch");
+    let r = post(&node, "passphrase A");
+    assert_eq!(r.code, 202, "{}", r.text());
+    assert_eq!(r.json()["batch_id"], id.as_str());
+    let done = line_c.wait_done(&id);
     assert_eq!(done["report"]["issued"], N, "{done}");
 }
