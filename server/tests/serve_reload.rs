@@ -133,7 +133,7 @@ fn passport_platform() -> std::net::SocketAddr {
         for mut s in l.incoming().flatten() {
             let mut head = Vec::new();
             let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).map_or(false, |n| n == 1) {
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
                 head.push(byte[0]);
             }
             let head = String::from_utf8_lossy(&head).into_owned();
