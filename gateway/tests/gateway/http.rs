@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A platform that answers with what it was told:
-/// `device|forged|passport|version host target|connection-count`. `/api/slow*` answers after
+/// `device|forged|passport|version host target|body-length|connection-count`. `/api/slow*` answers after
 /// 300 ms.
 pub async fn platform() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -36,8 +36,8 @@ pub async fn platform() -> SocketAddr {
                     if req.uri().path().starts_with("/api/slow") {
                         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                     }
-                    let body = format!(
-                        "{}|{}|{}|{:?} {} {}|{n}",
+                    let head = format!(
+                        "{}|{}|{}|{:?} {} {}",
                         h("x-smtrust-device-id"),
                         h("x-smtrust-forged"),
                         h("x-smtrust-passport"),
@@ -45,6 +45,8 @@ pub async fn platform() -> SocketAddr {
                         h("host"),
                         req.uri()
                     );
+                    let len = req.into_body().collect().await.unwrap().to_bytes().len();
+                    let body = format!("{head}|{len}|{n}");
                     Ok::<_, Infallible>(Response::new(http_body_util::Full::new(Bytes::from(body))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -59,7 +61,7 @@ pub async fn platform() -> SocketAddr {
 fn http_bundle() -> Bundle {
     let mut sources = BundleSources::default_bundle();
     sources.policies.push_str(
-        "\n@id(\"device-api-get\")\npermit (principal is Device, action == Action::\"http_request\", resource)\n  when { context.method == \"GET\" && context.path like \"/api/*\" };\n",
+        "\n@id(\"device-api-get\")\npermit (principal is Device, action == Action::\"http_request\", resource)\n  when { (context.method == \"GET\" || context.method == \"POST\") && context.path like \"/api/*\" };\n",
     );
     Bundle::compile(sources).unwrap()
 }

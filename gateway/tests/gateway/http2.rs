@@ -107,13 +107,33 @@ async fn http2_streams_decided_one_by_one_with_identity_passport_and_stripping()
     let slow_parts: Vec<&str> = slow.1.split('|').collect();
     assert_eq!(slow_parts[0], "ctw-h2-1");
 
+    // A request body larger than the initial flow-control window reaches the platform whole.
+    let post = Request::post("https://platform/api/upload")
+        .body(http_body_util::Full::new(Bytes::from(vec![
+            7u8;
+            200 * 1024
+        ])))
+        .unwrap();
+    let (mut tx, conn) = hyper::client::conn::http2::handshake(
+        TokioExecutor::new(),
+        TokioIo::new(connect_alpn(&pki, &dev, addr, &[b"h2"]).await),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let resp = tx.send_request(post).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert_eq!(body.split('|').nth(4), Some("204800"), "{body}");
+
     // The connection goes on after the refusal.
     let (status, body, _) = get2(sender.clone(), "/api/after", false).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let m = gw.gateway().metrics();
     assert_eq!(
         m.http_requests.load(std::sync::atomic::Ordering::Relaxed),
-        4
+        5
     );
     assert_eq!(m.http_denied.load(std::sync::atomic::Ordering::Relaxed), 1);
 
