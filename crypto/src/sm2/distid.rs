@@ -105,8 +105,8 @@ pub(super) fn za(id: &str, public: &sm2::PublicKey) -> Result<[u8; 32], Error> {
     ]))
 }
 
-/// Build the `sm2` verifying key object for an ID (computes and caches `Z_A`): the tests' reference verifier.
-#[cfg(test)]
+/// Build the `sm2` verifying key object for an ID (computes and caches `Z_A`): the reference verifier of the
+/// tests and of the differential fuzz target (`fuzzing::verify_differential`), never used to verify for real.
 #[allow(clippy::disallowed_methods)] // the one permitted call site
 pub(super) fn verifying_key(
     id: &str,
