@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use smtrust_test_support::cli::{Cli, Run};
-use smtrust_test_support::{Openssl, Tool, require};
+use smtrust_test_support::{GMT_DEFAULT_ID, Openssl, Tool, Verdict, require};
 
 const PASS: &str = "ca cli test passphrase";
 const DISTID: &str = "distid:1234567812345678";
@@ -29,40 +29,22 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// An SM2 key and a CSR for `cn`, made by OpenSSL (with or without the GM/T ID).
+/// An SM2 key and a CSR (DER) for `cn`, made by OpenSSL (with or without the GM/T ID).
 fn openssl_csr(o: &Tool, dir: &Path, name: &str, cn: &str, distid: bool) -> PathBuf {
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr"));
     o.genpkey_sm2(&key).unwrap();
-    let subj = format!("/CN={cn}");
-    let mut args = vec!["req", "-new", "-key", key.to_str().unwrap(), "-sm3"];
-    if distid {
-        args.extend(["-sigopt", DISTID]);
-    }
-    args.extend(["-subj", &subj, "-out", csr.to_str().unwrap()]);
-    o.run_ok(args).unwrap();
+    let id = if distid { GMT_DEFAULT_ID } else { "" };
+    let der = o.req_sm2(&key, &format!("/CN={cn}"), id).unwrap();
+    std::fs::write(&csr, der).unwrap();
     csr
 }
 
+/// `cert` checked against `issuer` alone by `openssl verify` under the GM/T ID.
 fn verify_link(o: &Tool, issuer: &Path, cert: &Path) {
-    let out = o
-        .run([
-            "verify",
-            "-vfyopt",
-            DISTID,
-            "-partial_chain",
-            "-x509_strict",
-            "-CAfile",
-            &s(issuer),
-            &s(cert),
-        ])
-        .unwrap();
-    assert!(
-        out.success() && out.stdout_str().contains(": OK"),
-        "openssl verify {}: {}",
-        cert.display(),
-        out.combined()
-    );
+    let read = |p: &Path| std::fs::read(p).unwrap();
+    let v = smtrust_test_support::verify_link(o, &read(issuer), &read(cert), None).unwrap();
+    assert_eq!(v, Verdict::Verified, "openssl verify {}", cert.display());
 }
 
 #[test]

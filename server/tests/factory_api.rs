@@ -18,6 +18,7 @@ use der::asn1::BitString;
 use der::{Decode, Encode};
 use smtrust_crypto::sm2::{CertId, Sm2SecretKey};
 use smtrust_test_support::cli::Cli;
+use smtrust_test_support::{Verdict, verify_link};
 use x509_cert::name::Name;
 use x509_cert::request::{CertReq, CertReqInfo};
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
@@ -217,43 +218,14 @@ fn line_controller_issues_a_batch_over_tls_and_others_are_refused() {
     let Some(openssl) = smtrust_test_support::require(smtrust_test_support::Openssl) else {
         return;
     };
-    let root = dir.path().join("root.pem");
-    let issuing = dir.path().join("issuing.pem");
-    let pem_of = |d: &[u8]| {
-        smtrust_crypto::pem::encode("CERTIFICATE", d)
-            .expect("pem")
-            .to_string()
-    };
-    std::fs::write(&issuing, pem_of(&node.trust[0])).expect("write");
-    std::fs::write(&root, pem_of(node.trust.last().expect("root"))).expect("write");
-    // OpenSSL applies -vfyopt distid to one signature per run: each link is checked on its own.
-    let verify = |ca: &Path, cert: &Path, purpose: &str| {
-        let o = openssl
-            .run([
-                "verify",
-                "-vfyopt",
-                "distid:1234567812345678",
-                "-partial_chain",
-                "-x509_strict",
-                "-purpose",
-                purpose,
-                "-CAfile",
-                ca.to_str().unwrap(),
-                cert.to_str().unwrap(),
-            ])
-            .expect("run openssl");
-        assert!(
-            o.success() && o.stdout_str().contains(": OK"),
-            "openssl verify {}: {}",
-            cert.display(),
-            o.combined()
-        );
-    };
-    verify(&root, &issuing, "any");
+    // One link per run: OpenSSL applies -vfyopt distid to one signature.
+    let (issuing, root) = (&node.trust[0], node.trust.last().expect("root"));
+    let v = verify_link(&openssl, root, issuing, Some("any")).expect("run openssl");
+    assert_eq!(v, Verdict::Verified, "issuing CA");
     for (i, pem) in pems.iter().enumerate().step_by(DEVICES / 10) {
-        let leaf = dir.path().join(format!("leaf{i}.pem"));
-        std::fs::write(&leaf, pem).expect("write");
-        verify(&issuing, &leaf, "sslclient");
+        let v =
+            verify_link(&openssl, issuing, pem.as_bytes(), Some("sslclient")).expect("run openssl");
+        assert_eq!(v, Verdict::Verified, "leaf {i}");
     }
 }
 
@@ -460,34 +432,13 @@ fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
     assert!(from_key.stdout_str().contains("BEGIN PUBLIC KEY"));
     assert_eq!(from_key.stdout_str(), from_cert.stdout_str(), "{dev}");
     // The certificate verifies under the issuing CA, and that under the root (one link per run: distid).
-    let issuing = dir.path().join("issuing.pem");
-    let root = dir.path().join("root.pem");
-    std::fs::write(&issuing, cert_pem(&node.trust[0])).expect("write");
-    std::fs::write(&root, cert_pem(node.trust.last().expect("root"))).expect("write");
+    let (issuing, root) = (&node.trust[0], node.trust.last().expect("root"));
     for (ca, leaf, purpose) in [
-        (&issuing, &cert_file, "sslclient"),
-        (&root, &issuing, "any"),
+        (issuing.as_slice(), cert.as_bytes(), "sslclient"),
+        (root, issuing, "any"),
     ] {
-        let o = openssl
-            .run([
-                "verify",
-                "-vfyopt",
-                "distid:1234567812345678",
-                "-partial_chain",
-                "-x509_strict",
-                "-purpose",
-                purpose,
-                "-CAfile",
-                ca.to_str().unwrap(),
-                leaf.to_str().unwrap(),
-            ])
-            .expect("run openssl");
-        assert!(
-            o.success() && o.stdout_str().contains(": OK"),
-            "openssl verify {}: {}",
-            leaf.display(),
-            o.combined()
-        );
+        let v = verify_link(&openssl, ca, leaf, Some(purpose)).expect("run openssl");
+        assert_eq!(v, Verdict::Verified, "{purpose}");
     }
 }
 

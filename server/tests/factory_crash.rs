@@ -246,20 +246,8 @@ fn check_invariants(db: &Path, out: &Path, transport: &Sm2SecretKey, d: &Path) {
     };
     for i in [0, 7_777, DEVICES - 1] {
         let dev = format!("ctw-{i:010}");
-        let pem = smtrust_crypto::pem::encode("CERTIFICATE", &by_device[&dev]).expect("pem");
-        let p = d.join(format!("{dev}.crt"));
-        std::fs::write(&p, pem.as_bytes()).expect("write");
-        let o = openssl
-            .run([
-                "verify",
-                "-vfyopt",
-                "distid:1234567812345678",
-                "-partial_chain",
-                "-CAfile",
-                d.join("issuer.pem").to_str().expect("utf8"),
-                p.to_str().expect("utf8"),
-            ])
+        let v = smtrust_test_support::verify_link(&openssl, &issuer_pem, &by_device[&dev], None)
             .expect("openssl");
-        assert!(o.success(), "openssl verify {dev}: {}", o.combined());
+        assert_eq!(v, smtrust_test_support::Verdict::Verified, "{dev}");
     }
 }

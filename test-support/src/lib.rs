@@ -9,6 +9,7 @@ pub mod peers;
 mod sigcheck;
 mod tls13;
 mod tool;
+mod verify;
 
 pub use error::Error;
 pub use net::{free_port, temp_dir};
@@ -26,3 +27,4 @@ pub use tls13::{
     tongsuo_client,
 };
 pub use tool::{DEFAULT_TIMEOUT, Output, Tool};
+pub use verify::verify_link;

@@ -42,9 +42,9 @@ pub enum SignerKey<'a> {
 /// The OpenSSL CLI's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// `dgst -verify` printed `Verified OK` and exited 0.
+    /// `dgst -verify` printed `Verified OK` (`verify`: `: OK`) and exited 0.
     Verified,
-    /// `dgst -verify` refused the signature; its output says how.
+    /// The tool refused the signature or certificate; its output says how.
     Rejected(String),
 }
 

@@ -139,6 +139,30 @@ impl Tool {
             .stdout)
     }
 
+    /// Has the peer make a PKCS#10 CSR for `subject` (`/CN=…`), SM3 and SM2 with `key`, under `distid`
+    /// (`-sigopt distid:…`, normally [`crate::GMT_DEFAULT_ID`]; empty: none, as OpenSSL does by default). Returns
+    /// its DER.
+    pub fn req_sm2(&self, key: &Path, subject: &str, distid: &str) -> Result<Vec<u8>, Error> {
+        let sigopt = format!("distid:{distid}");
+        let mut args = vec![
+            OsStr::new("req"),
+            OsStr::new("-new"),
+            OsStr::new("-key"),
+            key.as_os_str(),
+            OsStr::new("-sm3"),
+        ];
+        if !distid.is_empty() {
+            args.extend([OsStr::new("-sigopt"), OsStr::new(&sigopt)]);
+        }
+        args.extend([
+            OsStr::new("-subj"),
+            OsStr::new(subject),
+            OsStr::new("-outform"),
+            OsStr::new("DER"),
+        ]);
+        Ok(self.run_ok(args)?.stdout)
+    }
+
     /// Like [`Tool::run`], but an unsuccessful exit is an [`Error::Failed`].
     pub fn run_ok<I, S>(&self, args: I) -> Result<Output, Error>
     where

@@ -10,7 +10,7 @@ use smtrust_ca::{
 };
 use smtrust_crypto::sm2::{CertId, Sm2SecretKey};
 use smtrust_crypto::x509::CertSigner;
-use smtrust_test_support::{TempDir, Tool};
+use smtrust_test_support::TempDir;
 
 pub(crate) const DISTID: &str = "distid:1234567812345678";
 
@@ -179,34 +179,4 @@ impl Pki {
 
 pub(crate) fn s(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// `openssl verify -vfyopt distid:… -partial_chain -CAfile issuer leaf` must print OK.
-pub(crate) fn openssl_verify_link(
-    openssl: &Tool,
-    issuer: &Path,
-    leaf: &Path,
-    purpose: Option<&str>,
-) {
-    let mut args = vec![
-        "verify".to_owned(),
-        "-vfyopt".into(),
-        DISTID.into(),
-        "-partial_chain".into(),
-        "-x509_strict".into(),
-        "-CAfile".into(),
-        s(issuer),
-    ];
-    if let Some(p) = purpose {
-        args.push("-purpose".into());
-        args.push(p.into());
-    }
-    args.push(s(leaf));
-    let out = openssl.run(&args).unwrap();
-    assert!(
-        out.success() && out.stdout_str().contains(": OK"),
-        "openssl verify {}: {}",
-        leaf.display(),
-        out.combined()
-    );
 }

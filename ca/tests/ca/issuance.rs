@@ -1,9 +1,11 @@
 //! Issuance, checked by OpenSSL 3 (link by link with the GM/T ID), Tongsuo (whole chain), GmSSL and pkilint.
 
 use smtrust_ca::{DeviceId, IssueRequest};
-use smtrust_test_support::{Gmssl, Openssl, Tongsuo, require};
+use smtrust_test_support::{
+    GMT_DEFAULT_ID, Gmssl, Openssl, Tongsuo, Verdict, require, verify_link,
+};
 
-use crate::fixture::{DISTID, make_csr, openssl_verify_link, pki, s, signer};
+use crate::fixture::{make_csr, pki, s, signer};
 
 #[tokio::test]
 async fn openssl_csr_with_distid_is_issued_and_every_link_verifies() {
@@ -12,43 +14,27 @@ async fn openssl_csr_with_distid_is_issued_and_every_link_verifies() {
     };
     let pki = pki().await;
     let key = pki.path("dev.key");
-    openssl
-        .run_ok(["genpkey", "-algorithm", "SM2", "-out", &s(&key)])
-        .unwrap();
-    let csr = pki.path("dev.csr");
-    openssl
-        .run_ok([
-            "req",
-            "-new",
-            "-key",
-            &s(&key),
-            "-sm3",
-            "-sigopt",
-            DISTID,
-            "-subj",
-            "/CN=ctw-0000001234",
-            "-out",
-            &s(&csr),
-        ])
+    openssl.genpkey_sm2(&key).unwrap();
+    let csr = openssl
+        .req_sm2(&key, "/CN=ctw-0000001234", GMT_DEFAULT_ID)
         .unwrap();
     let cert = pki
         .svc
-        .issue(
-            "line7",
-            "device",
-            IssueRequest::new(std::fs::read(&csr).unwrap(), None),
-        )
+        .issue("line7", "device", IssueRequest::new(csr, None))
         .await
         .unwrap();
     assert_eq!(
         cert.device_id.as_ref().map(DeviceId::as_str),
         Some("ctw-0000001234")
     );
-    let root = pki.write_pem("root.pem", &pki.root_der);
-    let inter = pki.write_pem("inter.pem", &pki.inter_der);
     let leaf = pki.write("leaf.pem", cert.to_pem().as_bytes());
-    openssl_verify_link(&openssl, &root, &inter, None);
-    openssl_verify_link(&openssl, &inter, &leaf, Some("sslclient"));
+    for (issuer, cert, purpose) in [
+        (&pki.root_der, &pki.inter_der, None),
+        (&pki.inter_der, &cert.der, Some("sslclient")),
+    ] {
+        let v = verify_link(&openssl, issuer, cert, purpose).unwrap();
+        assert_eq!(v, Verdict::Verified);
+    }
     // The leaf's content as OpenSSL prints it.
     let text = openssl
         .run_ok(["x509", "-in", &s(&leaf), "-noout", "-text"])

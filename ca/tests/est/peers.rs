@@ -82,36 +82,10 @@ async fn openssl_csr_enrolls_and_openssl_parses_the_response() {
     };
     let (pki, st) = est().await;
     let key = pki.path("dev.key");
-    openssl
-        .run_ok([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:SM2",
-            "-out",
-            &s(&key),
-        ])
+    openssl.genpkey_sm2(&key).unwrap();
+    let der = openssl
+        .req_sm2(&key, "/CN=ctw-ossl-1", smtrust_test_support::GMT_DEFAULT_ID)
         .unwrap();
-    let csr = pki.path("dev.csr.der");
-    openssl
-        .run_ok([
-            "req",
-            "-new",
-            "-key",
-            &s(&key),
-            "-sm3",
-            "-sigopt",
-            "distid:1234567812345678",
-            "-subj",
-            "/CN=ctw-ossl-1",
-            "-outform",
-            "DER",
-            "-out",
-            &s(&csr),
-        ])
-        .unwrap();
-    let der = std::fs::read(&csr).unwrap();
     let t = token(&st, "ctw-ossl-1").await;
     let (status, h, body) = call(
         &st,

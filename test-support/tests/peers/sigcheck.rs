@@ -1,7 +1,8 @@
 use std::fs;
 
 use smtrust_test_support::{
-    Openssl, SM2_WITH_SM3, SignerKey, Verdict, require, sm2sigcheck, sm2sigcheck_with_id,
+    GMT_DEFAULT_ID, Openssl, SM2_WITH_SM3, SignerKey, Verdict, require, sm2sigcheck,
+    sm2sigcheck_with_id, verify_link,
 };
 use smtrust_test_support::{split_signed, temp_dir};
 
@@ -78,7 +79,8 @@ fn certificate_and_csr_signatures_check_under_gmt_id() {
     assert!(matches!(wrong, Verdict::Rejected(_)), "wrong key verified");
 }
 
-/// A CSR made without `-sigopt` is signed under the empty ID: only `sm2sigcheck_with_id(.., "")` accepts it.
+/// A CSR made without `-sigopt` is signed under the empty ID: only `sm2sigcheck_with_id(.., "")` accepts it;
+/// `Tool::req_sm2` under the GM/T ID makes one `sm2sigcheck` accepts.
 #[test]
 fn empty_id_csr_is_told_apart() {
     let Some(openssl) = require(Openssl) else {
@@ -86,20 +88,7 @@ fn empty_id_csr_is_told_apart() {
     };
     let dir = temp_dir().expect("temp dir");
     let key = sm2_key(&openssl, dir.path(), "k.pem");
-    let csr = openssl
-        .run_ok([
-            "req",
-            "-new",
-            "-key",
-            &s(&key),
-            "-sm3",
-            "-subj",
-            "/CN=no distid",
-            "-outform",
-            "DER",
-        ])
-        .expect("csr")
-        .stdout;
+    let csr = openssl.req_sm2(&key, "/CN=no distid", "").expect("csr");
     let pubkey = openssl
         .run_ok(["pkey", "-in", &s(&key), "-pubout", "-outform", "DER"])
         .expect("pub")
@@ -109,6 +98,11 @@ fn empty_id_csr_is_told_apart() {
     let empty =
         sm2sigcheck_with_id(&openssl, &csr, SignerKey::PublicKey(&pubkey), "").expect("runs");
     assert_eq!(empty, Verdict::Verified);
+    let with_id = openssl
+        .req_sm2(&key, "/CN=with distid", GMT_DEFAULT_ID)
+        .expect("csr");
+    let v = sm2sigcheck(&openssl, &with_id, SignerKey::PublicKey(&pubkey)).expect("runs");
+    assert_eq!(v, Verdict::Verified);
 }
 
 /// CRLs and OCSP responses, which `openssl crl`/`ocsp` cannot check under the GM/T ID.
@@ -202,4 +196,38 @@ fn crl_and_ocsp_response_signatures_check() {
     assert_eq!(empty, Verdict::Verified);
     let gmt = sm2sigcheck(&openssl, &resp, SignerKey::Certificate(&root_pem)).expect("runs");
     assert!(matches!(gmt, Verdict::Rejected(_)));
+}
+
+#[test]
+fn verify_link_checks_one_certificate_against_its_issuer() {
+    let Some(openssl) = require(Openssl) else {
+        return;
+    };
+    let dir = temp_dir().expect("temp dir");
+    let (root, root_key) = sm2_root(&openssl, dir.path());
+    let (leaf, _) = sm2_leaf(
+        &openssl,
+        dir.path(),
+        &root,
+        &root_key,
+        "leaf",
+        "keyUsage=digitalSignature\n",
+    );
+    let (root_pem, leaf_pem) = (read(&root), read(&leaf));
+    let leaf_der = pem_to_der(&openssl, "x509", &leaf);
+    for (cert, purpose) in [(&leaf_pem, None), (&leaf_der, Some("any"))] {
+        let v = verify_link(&openssl, &root_pem, cert, purpose).expect("verify runs");
+        assert_eq!(v, Verdict::Verified);
+    }
+    // Another root under the same name: found as the issuer, its key does not check the signature.
+    let other_dir = dir.path().join("other");
+    fs::create_dir(&other_dir).expect("mkdir");
+    let (other, _) = sm2_root(&openssl, &other_dir);
+    let wrong_issuer = verify_link(&openssl, &read(&other), &leaf_pem, None).expect("verify runs");
+    assert!(
+        matches!(wrong_issuer, Verdict::Rejected(_)),
+        "{wrong_issuer:?}"
+    );
+    let tampered = verify_link(&openssl, &root_pem, &tamper(&leaf_der), None).expect("verify runs");
+    assert!(matches!(tampered, Verdict::Rejected(_)), "{tampered:?}");
 }
