@@ -9,7 +9,7 @@
 #[path = "factory_api/client.rs"]
 mod client;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -78,20 +78,21 @@ fn issue(dir: &Path, name: &str, subject: &str, profile: &str) -> Identity {
     (sk, der.to_vec())
 }
 
-#[test]
-fn line_controller_issues_a_batch_over_tls_and_others_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// `dir/data` with a keystore and the `line1` CA (namespace `ctw-`), and a line controller `CN=cn` issued there.
+fn line_node(dir: &Path, cn: &str) -> (PathBuf, Identity) {
+    let data = dir.join("data");
     smtrust(&data).run(&["keystore", "init"]).ok();
     smtrust(&data)
         .run(&["ca", "init", "--label", "line1", "--namespace", "ctw-"])
         .ok();
-    let line = issue(
-        dir.path(),
-        "line",
-        "CN=line-7,OU=smtrust-line-controller",
-        "admin",
-    );
+    let subject = format!("CN={cn},OU=smtrust-line-controller");
+    (data, issue(dir, "line", &subject, "admin"))
+}
+
+#[test]
+fn line_controller_issues_a_batch_over_tls_and_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, line) = line_node(dir.path(), "line-7");
     let ops = issue(dir.path(), "ops", "CN=ops-1", "admin");
     let device = issue(dir.path(), "device", "CN=ctw-9999999999", "device");
 
@@ -242,17 +243,7 @@ fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
     const LINE_PASS: &str = "the line's own bundle passphrase";
     const ITERATIONS: &str = "20000";
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    smtrust(&data).run(&["keystore", "init"]).ok();
-    smtrust(&data)
-        .run(&["ca", "init", "--label", "line1", "--namespace", "ctw-"])
-        .ok();
-    let line = issue(
-        dir.path(),
-        "line",
-        "CN=line-8,OU=smtrust-line-controller",
-        "admin",
-    );
+    let (data, line) = line_node(dir.path(), "line-8");
     let device = issue(dir.path(), "device", "CN=ctw-8888888888", "device");
     let mut body = String::new();
     for i in 0..KEYGEN {
@@ -446,17 +437,7 @@ fn line_controller_runs_a_keygen_batch_and_a_bundle_opens_with_openssl() {
 fn a_keygen_batch_resumed_with_another_passphrase_is_refused() {
     const N: usize = 5000; // three chunks of the engine: time to stop the node between two
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    smtrust(&data).run(&["keystore", "init"]).ok();
-    smtrust(&data)
-        .run(&["ca", "init", "--label", "line1", "--namespace", "ctw-"])
-        .ok();
-    let line = issue(
-        dir.path(),
-        "line",
-        "CN=line-9,OU=smtrust-line-controller",
-        "admin",
-    );
+    let (data, line) = line_node(dir.path(), "line-9");
     let body: String = (0..N)
         .map(|i| {
             format!(
