@@ -291,6 +291,31 @@ impl Responder {
         }
     }
 
+    /// Put back serials taken by [`Self::take_pending`] that could not be signed (a store read failed): a
+    /// change polled from the store is seen once, so dropping it would leave the old answer served. No wake-up:
+    /// a failing store is retried at the worker's next tick, not in a loop. A serial queued again meanwhile
+    /// keeps that entry, merged with this one.
+    pub(crate) fn requeue(&self, items: Vec<(Serial, Pending)>) {
+        if !self.worker.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(mut q) = self.pending.lock() else {
+            return;
+        };
+        for (serial, p) in items {
+            if let Some(v) = q.get_mut(&serial) {
+                *v = match (*v, p) {
+                    (Pending::Changed { hashes: a }, Pending::Changed { hashes: b }) => {
+                        Pending::Changed { hashes: a | b }
+                    }
+                    (Pending::Issued, p) | (p, Pending::Issued) => p,
+                };
+            } else if q.len() < MAX_PENDING {
+                q.insert(serial, p);
+            }
+        }
+    }
+
     /// Up to `max` queued serials, oldest first.
     pub(crate) fn take_pending(&self, max: usize) -> Vec<(Serial, Pending)> {
         let Ok(mut q) = self.pending.lock() else {

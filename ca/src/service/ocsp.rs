@@ -176,20 +176,32 @@ impl<S: Store> CaService<S> {
             if batch.is_empty() {
                 return Ok(());
             }
-            let mut jobs = Vec::with_capacity(batch.len());
-            for (serial, p) in batch {
-                let epoch = r.serial_epoch(&serial);
-                let status = match p {
-                    Pending::Issued => OcspStatus::Good,
-                    Pending::Changed { .. } => self.ocsp_status(r.label(), &serial).await?,
-                };
-                for h in r.hashes_for(p) {
-                    jobs.push(((serial, h), status, epoch));
-                }
+            if let Err(e) = self.presign_batch(r, &batch).await {
+                r.requeue(batch);
+                return Err(e);
             }
-            self.sign_jobs(r, jobs, Why::Presign).await?;
         }
         Ok(())
+    }
+
+    /// Read the statuses of one batch taken from the queue and sign them.
+    async fn presign_batch(
+        &self,
+        r: &Arc<Responder>,
+        batch: &[(Serial, Pending)],
+    ) -> Result<(), Error> {
+        let mut jobs = Vec::with_capacity(batch.len());
+        for &(serial, p) in batch {
+            let epoch = r.serial_epoch(&serial);
+            let status = match p {
+                Pending::Issued => OcspStatus::Good,
+                Pending::Changed { .. } => self.ocsp_status(r.label(), &serial).await?,
+            };
+            for h in r.hashes_for(p) {
+                jobs.push(((serial, h), status, epoch));
+            }
+        }
+        self.sign_jobs(r, jobs, Why::Presign).await
     }
 
     /// Re-sign the cached entries due within `lead`, reading each status again.
