@@ -74,7 +74,8 @@ impl DistinguishingId for CustomId {
     }
 }
 
-/// Build the `sm2` signing key object for an ID.
+/// Build the `sm2` signing key object for an ID: the reference signer of the tests and of the differential fuzz
+/// target, never used to sign for real.
 #[allow(clippy::disallowed_methods)] // the one permitted call site
 pub(super) fn signing_key(
     id: &str,
@@ -114,20 +115,4 @@ pub(super) fn verifying_key(
 ) -> Result<sm2::dsa::VerifyingKey, Error> {
     sm2::dsa::VerifyingKey::new(id, public)
         .map_err(|_| Error::Internal("SM2 verifying key from a valid point"))
-}
-
-/// A throwaway key used to overwrite secret key objects that cannot zeroize themselves.
-pub(super) fn wipe_key() -> sm2::dsa::SigningKey {
-    static WIPE: std::sync::OnceLock<sm2::dsa::SigningKey> = std::sync::OnceLock::new();
-    WIPE.get_or_init(make_wipe_key).clone()
-}
-
-#[allow(clippy::disallowed_methods)] // the one permitted call site
-fn make_wipe_key() -> sm2::dsa::SigningKey {
-    let one = sm2::NonZeroScalar::new(sm2::Scalar::ONE);
-    #[allow(clippy::expect_used)]
-    // ONE is non-zero and 1·G is a valid key: an invariant, not input.
-    let nz = Option::<sm2::NonZeroScalar>::from(one).expect("one is non-zero");
-    #[allow(clippy::expect_used)]
-    sm2::dsa::SigningKey::from_nonzero_scalar("", nz).expect("1·G is a valid public key")
 }

@@ -6,7 +6,7 @@ use elliptic_curve::sec1::ToSec1Point;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::distid::{self, DistinguishingId};
+use super::distid::DistinguishingId;
 use super::sign::{Sm2SigningKey, Sm2VerifyingKey};
 use crate::{Error, KeyError};
 
@@ -73,8 +73,7 @@ impl Sm2SecretKey {
 
     /// A signing key bound to a distinguishing ID.
     pub fn signing_key<I: DistinguishingId>(&self, id: I) -> Result<Sm2SigningKey<I>, Error> {
-        let key = distid::signing_key(id.as_str(), &self.inner)?;
-        Sm2SigningKey::from_parts(key, id)
+        Sm2SigningKey::from_parts(&self.inner, self.public.clone(), id)
     }
 
     /// The 32-byte scalar, for sealing in the keystore or encoding. Zeroized when dropped.

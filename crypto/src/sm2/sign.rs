@@ -96,12 +96,10 @@ impl<I: DistinguishingId> Sm2Signer<I> for Sm2SigningKey<I> {
     }
 }
 
-/// An SM2 signing key bound to distinguishing ID `I`.
-///
-/// The `sm2` crate's key object does not zeroize itself; on drop it is overwritten in place with a fixed
-/// throwaway key (best effort, see `Drop`). Not `Clone`.
+/// An SM2 signing key bound to distinguishing ID `I`. The scalar lives in one heap box, zeroized on drop.
+/// Not `Clone`.
 pub struct Sm2SigningKey<I: DistinguishingId> {
-    key: Box<sm2::dsa::SigningKey>,
+    d: Box<Zeroizing<sm2::Scalar>>,
     /// (1 + d)⁻¹ mod n, fixed per key: computed once instead of once per signature.
     d_plus_1_inv: Box<Zeroizing<sm2::Scalar>>,
     za: [u8; 32],
@@ -110,15 +108,20 @@ pub struct Sm2SigningKey<I: DistinguishingId> {
 }
 
 impl<I: DistinguishingId> Sm2SigningKey<I> {
-    pub(super) fn from_parts(key: sm2::dsa::SigningKey, id: I) -> Result<Self, Error> {
-        let public = Sm2PublicKey::from_inner(sm2::PublicKey::from(key.verifying_key()));
-        let d: &sm2::Scalar = key.as_nonzero_scalar();
-        let inv = Option::<sm2::Scalar>::from((*d + sm2::Scalar::ONE).invert()).ok_or(
+    /// From the secret and its already computed public key: the `sm2` crate's `SigningKey` would compute [d]G
+    /// (its slow path) and `Z_A` again, and cannot zeroize itself.
+    pub(super) fn from_parts(
+        secret: &sm2::SecretKey,
+        public: Sm2PublicKey,
+        id: I,
+    ) -> Result<Self, Error> {
+        let d = Box::new(Zeroizing::new(*secret.to_nonzero_scalar()));
+        let inv = Option::<sm2::Scalar>::from((**d + sm2::Scalar::ONE).invert()).ok_or(
             Error::Internal("1 + d is invertible for every accepted key"),
         )?;
         let za = distid::za(id.as_str(), public.inner())?;
         Ok(Self {
-            key: Box::new(key),
+            d,
             d_plus_1_inv: Box::new(Zeroizing::new(inv)),
             za,
             public,
@@ -130,8 +133,7 @@ impl<I: DistinguishingId> Sm2SigningKey<I> {
     /// the same signature the `sm2` crate makes.
     pub fn sign(&self, msg: &[u8]) -> Result<Sm2Signature, Error> {
         let e = digest_scalar(&self.za, msg);
-        let d: &sm2::Scalar = self.key.as_nonzero_scalar();
-        let sig = sign_digest(d, &self.d_plus_1_inv, &e)?;
+        let sig = sign_digest(&self.d, &self.d_plus_1_inv, &e)?;
         Ok(Sm2Signature::from_parsed(sig))
     }
 
@@ -191,15 +193,6 @@ fn sign_digest(
             .map_err(|_| Error::Internal("r and s are in [1, n-1]"));
     }
     Err(Error::Internal("SM2 signing found no usable nonce"))
-}
-
-impl<I: DistinguishingId> Drop for Sm2SigningKey<I> {
-    fn drop(&mut self) {
-        // Overwrite the heap copy of the scalar; black_box keeps the store from being optimised away before
-        // the deallocation. Upstream `sm2` does not zeroize `SigningKey` (see sm-field-notes).
-        *self.key = distid::wipe_key();
-        core::hint::black_box(&self.key);
-    }
 }
 
 impl<I: DistinguishingId> fmt::Debug for Sm2SigningKey<I> {
