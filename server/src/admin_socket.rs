@@ -37,7 +37,8 @@ pub(crate) const MAX_TTL: Duration = Duration::from_secs(90 * 86_400);
 pub(crate) const GATEWAY_RELOAD_PATH: &str = "/gateway/reload";
 
 /// Route of the forced renewal. No body; answer: `{"tls_serial", "passport_serial"}` (hex; the passport one is null
-/// without a gateway), or `{"error"}` (409: the keystore is sealed, the CA refused; the current certificates stay).
+/// without a gateway), or `{"error"}` (409: the keystore is sealed, the CA refused; the current certificates stay,
+/// except a TLS certificate renewed before the passport one failed, which the error names).
 pub(crate) const SERVICE_RENEW_PATH: &str = "/service/renew";
 
 /// Where the serve loop answers a [`NodeCommand`]: the outcome as JSON, or the error.

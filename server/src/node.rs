@@ -297,7 +297,13 @@ impl Node {
     pub(crate) async fn renew_certificates(&self) -> anyhow::Result<serde_json::Value> {
         let now = std::time::SystemTime::now();
         let tls = self.renewal.tls(now, true).await?;
-        let passport = self.renewal.passport(now, true).await?;
+        // The TLS certificate is already in use: say so rather than let the error read as "nothing changed".
+        let passport = self.renewal.passport(now, true).await.with_context(|| {
+            format!(
+                "the TLS certificate was renewed (serial {}) and is in use; the passport certificate was not",
+                tls.as_deref().unwrap_or("?")
+            )
+        })?;
         tracing::info!(tls, passport, "service certificates renewed on request");
         Ok(serde_json::json!({ "tls_serial": tls, "passport_serial": passport }))
     }
