@@ -16,14 +16,14 @@ use crate::ocsp::{self, asn1::OcspResponseStatus};
 use crate::service::CaService;
 use crate::store::Store;
 
-fn der(content_type: &'static str, body: Vec<u8>) -> Response {
+fn der(content_type: &'static str, body: impl Into<Bytes>) -> Response {
     (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "max-age=60, public"),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }
@@ -42,15 +42,7 @@ impl AsRef<[u8]> for Shared {
 }
 
 fn ocsp_shared(body: std::sync::Arc<Vec<u8>>) -> Response {
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "application/ocsp-response"),
-            (header::CACHE_CONTROL, "max-age=60, public"),
-        ],
-        Bytes::from_owner(Shared(body)),
-    )
-        .into_response()
+    der("application/ocsp-response", Bytes::from_owner(Shared(body)))
 }
 
 fn error(e: &crate::Error) -> Response {
