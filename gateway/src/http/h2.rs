@@ -15,7 +15,6 @@ use hyper_util::rt::TokioTimer;
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
 /// Streams a device may run at once (RFC 9113 §6.5.2 recommends no fewer than 100).
 pub(crate) const MAX_CONCURRENT_STREAMS: u32 = 100;
@@ -75,7 +74,8 @@ where
             Some(f) = rx.recv() => streams.push(f),
             Some(()) = streams.next(), if !streams.is_empty() => {
                 if streams.is_empty() {
-                    idle.as_mut().reset(Instant::now() + limits.idle_timeout);
+                    // `sleep` clamps a deadline past the clock's range; `Instant + Duration` panics.
+                    idle.set(tokio::time::sleep(limits.idle_timeout));
                 }
             }
             () = idle.as_mut(), if streams.is_empty() && !idled => {

@@ -437,3 +437,21 @@ async fn platform_closing_kept_connections_costs_no_request() {
         gw.shutdown().await;
     }
 }
+
+/// An idle timeout as large as the config allows: a finished stream restarts the idle timer
+/// without overflowing the clock, and the connection serves the next stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_huge_idle_timeout_keeps_serving() {
+    let pki = Pki::new("http2-huge-idle").await;
+    let limits = format!("[limits]\nidle_timeout_s = {}\n", u64::MAX);
+    let gw = start(&pki, "http", platform().await, &limits, http_policy()).await;
+    let addr = gw.local_addr("main").unwrap();
+    let dev = pki.device("ctw-h2-huge").await;
+    let sender = h2_client(connect_alpn(&pki, &dev, addr, &[b"h2"]).await).await;
+    for i in 0..2 {
+        let (status, body, _) = get2(sender.clone(), "/api/x", false).await;
+        assert_eq!(status, StatusCode::OK, "stream #{i}");
+        assert!(body.starts_with("ctw-h2-huge|"), "stream #{i}: {body}");
+    }
+    gw.shutdown().await;
+}
