@@ -43,14 +43,7 @@ impl TrustRoots {
             })?;
             anchors.push(ta.to_owned());
             // An anchor checks a signature in every handshake it trusts: give its key the comb table.
-            if let Ok(cert) = x509_cert::Certificate::from_der(c.as_ref())
-                && let Some(bits) = cert
-                    .tbs_certificate()
-                    .subject_public_key_info()
-                    .subject_public_key
-                    .as_bytes()
-                && let Ok(key) = Sm2PublicKey::from_sec1_bytes(bits)
-            {
+            if let Some(key) = cert_key(c) {
                 key.precompute_for_verification();
             }
         }
