@@ -97,18 +97,8 @@ fn serve(dir: &Path) -> (Child, String) {
 }
 
 fn stop(mut child: Child) {
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    for _ in 0..100 {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("serve did not stop on SIGINT");
+    let stopped = smtrust_test_support::cli::interrupt(&mut child, Duration::from_secs(10));
+    assert!(stopped.is_some(), "serve did not stop on SIGINT");
 }
 
 #[test]

@@ -82,21 +82,7 @@ fn serve_answers_crl_and_keystore_seal_through_the_admin_socket() {
         serde_json::from_str(&ok(smtrust(dir.path(), &["--json", "keystore", "status"]))).unwrap();
     assert_eq!(status["sealed"], true, "{status}");
 
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let mut stopped = false;
-    for _ in 0..100 {
-        if let Ok(Some(_)) = child.try_wait() {
-            stopped = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if !stopped {
-        let _ = child.kill();
-    }
-    assert!(stopped, "serve stops on SIGINT");
+    let stopped = smtrust_test_support::cli::interrupt(&mut child, Duration::from_secs(10));
+    assert!(stopped.is_some(), "serve stops on SIGINT");
     assert!(!dir.path().join("admin.sock").exists(), "socket removed");
 }

@@ -132,10 +132,8 @@ fn sighup_and_the_admin_socket_reload_the_gateway_config() {
     wait_accepts(second, false);
     assert!(accepts(main));
 
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let status = child.wait().expect("wait");
+    let status = smtrust_test_support::cli::interrupt(&mut child, Duration::from_secs(30))
+        .expect("serve stops on SIGINT");
     assert!(status.success(), "{status:?}");
 }
 
@@ -273,9 +271,7 @@ fn renewed_service_certificate_reaches_new_handshakes_of_the_api_and_the_gateway
     old.read_exact(&mut head).expect("read on the old session");
     assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
 
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let status = child.wait().expect("wait");
+    let status = smtrust_test_support::cli::interrupt(&mut child, Duration::from_secs(30))
+        .expect("serve stops on SIGINT");
     assert!(status.success(), "{status:?}");
 }

@@ -118,10 +118,8 @@ fn policy_apply_and_rollback_reach_the_running_gateway() {
     ok(smtrust(dir.path(), &["policy", "rollback"]));
     wait_for_version(&admin, 0);
 
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let status = child.wait().expect("wait");
+    let status = smtrust_test_support::cli::interrupt(&mut child, Duration::from_secs(30))
+        .expect("serve stops on SIGINT");
     assert!(status.success(), "{status:?}");
 }
 
@@ -298,9 +296,7 @@ fn passports_carry_the_policy_store_version() {
     wait_for_version(&admin, 3);
     assert_eq!(passport_through(&api, &client, &trust).policy_version, 3);
 
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let status = child.wait().expect("wait");
+    let status = smtrust_test_support::cli::interrupt(&mut child, Duration::from_secs(30))
+        .expect("serve stops on SIGINT");
     assert!(status.success(), "{status:?}");
 }

@@ -4,7 +4,8 @@
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A binary bound to a data directory (`--data-dir`) and an environment, run once per call.
 ///
@@ -100,6 +101,24 @@ impl Cli {
             .unwrap_or_else(|e| fail(&format!("ready line is not JSON ({e}): {line}")));
         (child, ready)
     }
+}
+
+/// Stops a long-running command as Ctrl-C would (SIGINT) and waits up to `within` for it to exit. Its exit
+/// status, or `None` when it did not exit in time (it is then killed, so no server outlives the test).
+pub fn interrupt(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 /// What one run printed and how it exited (derefs to the [`Output`]).
