@@ -280,13 +280,17 @@ impl Factory {
 
     /// The batch's current report from the journal, without issuing or writing anything.
     pub fn report(&mut self, id: &str) -> Result<BatchReport, FactoryError> {
+        let params = self.params(id)?;
+        self.finish(id, &params, false, false, &Clock::default(), None)
+    }
+
+    /// The journaled parameters of batch `id`.
+    fn params(&mut self, id: &str) -> Result<Params, FactoryError> {
         let (_, params, _) = self
             .journal
             .batch(id)?
             .ok_or_else(|| FactoryError::UnknownBatch(id.to_owned()))?;
-        let params: Params =
-            serde_json::from_str(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
-        self.finish(id, &params, false, false, &Clock::default(), None)
+        serde_json::from_str(&params).map_err(|e| FactoryError::Manifest(e.to_string()))
     }
 
     /// The issued certificates of batch `id` in journal order: (device id, serial hex, certificate DER).
@@ -310,13 +314,7 @@ impl Factory {
     /// The batch KDF salt (hex) of a derived-passphrase batch, `None` for other batches. Not secret; lets an
     /// API check a resuming caller's passphrase against a bundle already written.
     pub fn kdf_salt(&mut self, id: &str) -> Result<Option<String>, FactoryError> {
-        let (_, params, _) = self
-            .journal
-            .batch(id)?
-            .ok_or_else(|| FactoryError::UnknownBatch(id.to_owned()))?;
-        let params: Params =
-            serde_json::from_str(&params).map_err(|e| FactoryError::Manifest(e.to_string()))?;
-        Ok(params.kdf_salt)
+        Ok(self.params(id)?.kdf_salt)
     }
 
     fn resume_timed(
