@@ -308,13 +308,7 @@ impl GatewayBuilder {
 
     /// Builds the TLS configs (the revocation set becomes the verifier's hook) and the gateway.
     pub fn build(self) -> Result<Gateway, Error> {
-        if self.passport.is_none()
-            && let Some(l) = self.config.listeners.iter().find(|l| l.mode == Mode::Http)
-        {
-            return Err(Error::NoPassportSigner {
-                listener: l.name.clone(),
-            });
-        }
+        require_passport(&self.config, self.passport.is_some())?;
         let revocations = Arc::new(RevocationSet::from_initial(self.revoked));
         let tls = self.tls.build(Arc::clone(&revocations))?;
         let metrics = Arc::new(Metrics::default());
@@ -345,6 +339,16 @@ impl GatewayBuilder {
             metrics,
             policy: self.policy,
         })
+    }
+}
+
+/// `http` listeners add passports: `config` needs a signer when it has one.
+pub(crate) fn require_passport(config: &Config, has_signer: bool) -> Result<(), Error> {
+    match config.listeners.iter().find(|l| l.mode == Mode::Http) {
+        Some(l) if !has_signer => Err(Error::NoPassportSigner {
+            listener: l.name.clone(),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -19,8 +19,8 @@
 mod certificate;
 
 use crate::Error;
-use crate::config::{Config, Mode};
-use crate::gateway::{Running, bind_tcp};
+use crate::config::Config;
+use crate::gateway::{Running, bind_tcp, require_passport};
 pub use certificate::ServerCert;
 
 /// What a [`Running::reload`] changed, by listener name.
@@ -60,13 +60,7 @@ impl Running {
                 problem: "the admin endpoint does not change at run time (restart the gateway)",
             });
         }
-        if old.passport.is_none()
-            && let Some(l) = config.listeners.iter().find(|l| l.mode == Mode::Http)
-        {
-            return Err(Error::NoPassportSigner {
-                listener: l.name.clone(),
-            });
-        }
+        require_passport(&config, old.passport.is_some())?;
         let mut report = ReloadReport {
             limits_changed: config.limits != old.config.limits,
             ..ReloadReport::default()

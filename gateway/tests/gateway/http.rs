@@ -179,3 +179,40 @@ async fn http_policy_passport_header_stripping_keep_alive_and_metrics() {
     }
     gw.shutdown().await;
 }
+
+/// `http` listeners add passports: a gateway without a passport signer refuses them, at build
+/// and at reload (which then changes nothing).
+#[tokio::test]
+async fn http_listener_needs_a_passport_signer() {
+    use smtrust_gateway::{Config, Error, Gateway};
+    let pki = Pki::new("http-no-passport").await;
+    let listener = |mode: &str| {
+        Config::from_toml(&format!(
+            "[[listener]]\nname = \"main\"\nbind = \"127.0.0.1:0\"\nmode = \"{mode}\"\nupstream = \"127.0.0.1:9\"\n"
+        ))
+        .unwrap()
+    };
+    let policy = std::sync::Arc::new(Engine::with_default_bundle().unwrap());
+    let built = Gateway::builder(listener("http"), std::sync::Arc::clone(&policy))
+        .sm_tls(pki.sm_tls())
+        .build();
+    assert!(
+        matches!(&built, Err(Error::NoPassportSigner { listener }) if listener == "main"),
+        "{:?}",
+        built.err()
+    );
+    let mut gw = Gateway::builder(listener("tcp"), policy)
+        .sm_tls(pki.sm_tls())
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let err = gw.reload(listener("http")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::NoPassportSigner { listener } if listener == "main"),
+        "{err}"
+    );
+    assert_eq!(gw.gateway().config(), listener("tcp"));
+    gw.shutdown().await;
+}
