@@ -64,7 +64,7 @@ impl Cache {
                     })
                 })
                 .collect(),
-            capacity: AtomicUsize::new(per * SHARDS),
+            capacity: AtomicUsize::new(per.saturating_mul(SHARDS)),
             evictions: AtomicU64::new(0),
         }
     }
@@ -82,7 +82,8 @@ impl Cache {
                 s.map.set_capacity(per);
             }
         }
-        self.capacity.store(per * SHARDS, Ordering::Relaxed);
+        self.capacity
+            .store(per.saturating_mul(SHARDS), Ordering::Relaxed);
     }
 
     fn shard(&self, serial: &Serial) -> Option<&Mutex<Shard>> {
@@ -237,6 +238,14 @@ mod tests {
         // The last one inserted is always there.
         let last = serials.last().copied().unwrap();
         assert!(c.get(&(last, CertIdHash::Sha1), 0).is_some());
+    }
+
+    #[test]
+    fn a_huge_bound_saturates_instead_of_overflowing() {
+        let c = Cache::new(usize::MAX);
+        assert_eq!(c.capacity(), usize::MAX);
+        c.set_capacity(usize::MAX - 1);
+        assert_eq!(c.capacity(), usize::MAX);
     }
 
     #[test]
