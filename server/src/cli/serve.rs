@@ -77,7 +77,9 @@ pub(crate) fn run(
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        // Before the ready line: a SIGHUP sent as soon as it appears must not kill the process.
+        // Before the ready line: a SIGHUP sent as soon as it appears must not kill the process. Streams made
+        // once, not a `ctrl_c()` per loop turn: a signal that comes while a reload or renewal runs is kept.
+        let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
         let mut hup = signal(SignalKind::hangup())?;
         // The local admin endpoint first: `smtrust keystore seal|status` reach the running server through it.
@@ -121,7 +123,7 @@ pub(crate) fn run(
         // `POST /service/renew` renews the service certificates now.
         loop {
             tokio::select! {
-                r = tokio::signal::ctrl_c() => { r?; break; }
+                _ = int.recv() => break,
                 _ = term.recv() => break,
                 _ = hup.recv() => {
                     // The outcome is logged inside; nobody waits for an answer.
