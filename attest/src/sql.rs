@@ -56,8 +56,9 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, Error> {
         install_default_drivers();
         let postgres = url.starts_with("postgres");
-        // SQLite: every write of this store goes through the one writer task (`BEGIN IMMEDIATE`, so no
-        // read-then-write transaction can fail with SQLITE_BUSY), and reads take the other connections, so a
+        // SQLite: nonce and result writes go through the one writer task (`BEGIN IMMEDIATE`, so no
+        // read-then-write transaction can fail with SQLITE_BUSY; prune and reference registration are single
+        // statements, which wait on busy_timeout), and reads take the other connections, so a
         // read never waits behind a batch's fsync (WAL readers do not block the writer). An in-memory
         // database exists per connection: one connection there.
         let sqlite = url.starts_with("sqlite");
