@@ -245,7 +245,7 @@ fn log_renewal(role: &str, outcome: anyhow::Result<Option<String>>) {
     }
 }
 
-/// Whether `der` is valid for another [`RENEW_BEFORE`] and names every one of `dns_names`.
+/// Whether `der` is not yet [`due`] for renewal and names every one of `dns_names`.
 fn fresh(der: &[u8], now: SystemTime, dns_names: &[String]) -> bool {
     let Ok(cert) = Certificate::from_der(der) else {
         return false;
