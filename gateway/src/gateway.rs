@@ -439,10 +439,11 @@ impl Running {
     /// how many sessions were still open at the deadline.
     pub async fn drain(self, grace: std::time::Duration) -> usize {
         let _ = self.stop.send(true);
-        let deadline = tokio::time::Instant::now() + grace;
+        // None: a grace past the clock's range (`Instant + Duration` would panic), so no deadline.
+        let deadline = tokio::time::Instant::now().checked_add(grace);
         let shared = self.gateway.shared();
         let registry = &shared.registry;
-        while registry.len() > 0 && tokio::time::Instant::now() < deadline {
+        while registry.len() > 0 && deadline.is_none_or(|d| tokio::time::Instant::now() < d) {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         let left = registry.len();

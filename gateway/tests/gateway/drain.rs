@@ -37,3 +37,14 @@ async fn drain_keeps_admitted_sessions_and_refuses_new_ones() {
         "closed after {closed_after:?}"
     );
 }
+
+/// A grace period past the clock's range: no session left, so the drain ends at once.
+#[tokio::test]
+async fn drain_with_an_endless_grace_and_no_session_ends_at_once() {
+    let pki = Pki::new("drain-endless").await;
+    let gw = start(&pki, "tcp", echo_server().await, "", default_policy()).await;
+    let left = tokio::time::timeout(Duration::from_secs(5), gw.drain(Duration::MAX))
+        .await
+        .expect("drain returned");
+    assert_eq!(left, 0);
+}
