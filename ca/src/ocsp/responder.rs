@@ -207,7 +207,9 @@ impl Responder {
             .collect()
     }
 
-    /// The cache key of a single-certificate request without a nonce (the only kind a cached answer fits).
+    /// The cache key of a single-certificate request without a nonce whose CertID is the one a cached answer
+    /// carries ([`IssuerHashes::cert_id`]: parameters NULL); a CertID without parameters is answered per
+    /// request, so the response echoes it as sent.
     fn cache_key(&self, req: &ParsedRequest) -> Option<Key> {
         if req.nonce.is_some() {
             return None;
@@ -215,6 +217,7 @@ impl Responder {
         let [id] = req.cert_ids.as_slice() else {
             return None;
         };
+        id.hash_algorithm.parameters.as_ref()?;
         let h = self.hashes.matches(id)?;
         Some((Serial::from_slice(id.serial_number.as_bytes())?, h))
     }

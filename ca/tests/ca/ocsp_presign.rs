@@ -40,6 +40,10 @@ fn cert_id(issuer_der: &[u8], serial: &Serial) -> CertId {
 }
 
 fn request(pki: &Pki, serial: &Serial, nonce: Option<&[u8]>) -> Vec<u8> {
+    request_for(cert_id(&pki.inter_der, serial), nonce)
+}
+
+fn request_for(id: CertId, nonce: Option<&[u8]>) -> Vec<u8> {
     let request_extensions = nonce.map(|n| {
         vec![Extension {
             extn_id: smtrust_ca::ocsp::OCSP_NONCE,
@@ -53,7 +57,7 @@ fn request(pki: &Pki, serial: &Serial, nonce: Option<&[u8]>) -> Vec<u8> {
             version: None,
             requestor_name: None,
             request_list: vec![Request {
-                req_cert: cert_id(&pki.inter_der, serial),
+                req_cert: id,
                 single_request_extensions: None,
             }],
             request_extensions,
@@ -256,6 +260,33 @@ async fn issue_revoke_suspend_resume_are_pre_signed_on_postgres() {
     let store = SqlStore::open_postgres(&url.0, 4).await.unwrap();
     issue_then_revoke_is_answered_from_the_cache(&pki_with(store, "http://127.0.0.1:1").await)
         .await;
+}
+
+/// A CertID whose hash AlgorithmIdentifier omits the NULL parameters is echoed as sent (signed per request),
+/// not answered with the pre-signed response, whose CertID carries NULL as OpenSSL writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cert_id_without_null_parameters_is_echoed_as_sent() {
+    let pki = pki().await;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = pki.svc.spawn_ocsp(stop_rx);
+    let c = issue(&pki, &format!("ctw-{}-p", tag())).await;
+    until_cached(&pki, &c.serial, "pre-signed after issue").await;
+    let mut id = cert_id(&pki.inter_der, &c.serial);
+    id.hash_algorithm.parameters = None;
+    let resp = pki
+        .svc
+        .ocsp("line7", &request_for(id.clone(), None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        status_of(&pki, &resp, &c.serial),
+        CertStatus::Good(_)
+    ));
+    let r = OcspResponse::from_der(&resp).unwrap();
+    let basic = BasicOcspResponse::from_der(r.response_bytes.unwrap().response.as_bytes()).unwrap();
+    assert_eq!(basic.tbs_response_data.responses[0].cert_id, id);
+    stop.send(true).unwrap();
+    worker.await.unwrap();
 }
 
 /// A revocation committed by another process on the same database (here: straight through the store, so this
